@@ -1,0 +1,1 @@
+"""The trust model: who acts, what they may do, and what they may see."""

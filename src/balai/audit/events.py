@@ -1,0 +1,48 @@
+"""Audit event names, scope:resource:action."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """Every security-relevant action the platform records."""
+
+    LOGIN = "auth:session:login"
+    LOGIN_FAILED = "auth:session:login_failed"
+    LOGIN_THROTTLED = "auth:session:throttled"
+    LOGOUT = "auth:session:logout"
+    MFA_ENABLED = "auth:mfa:enabled"
+    MFA_DISABLED = "auth:mfa:disabled"
+    MFA_FAILED = "auth:mfa:failed"
+    PASSWORD_CHANGED = "auth:password:changed"
+    PASSWORD_RESET_REQUESTED = "auth:password:reset_requested"
+    PASSWORD_RESET = "auth:password:reset"
+    USER_CREATED = "accounts:user:created"
+    USER_UPDATED = "accounts:user:updated"
+    USER_DEACTIVATED = "accounts:user:deactivated"
+    APIKEY_CREATED = "accounts:apikey:created"
+    APIKEY_REVOKED = "accounts:apikey:revoked"
+    APIKEY_USED = "accounts:apikey:used"
+    ORGANISATION_CREATED = "directory:organisation:created"
+    ORGANISATION_UPDATED = "directory:organisation:updated"
+    CONTACT_CREATED = "directory:contact:created"
+    CONTACT_UPDATED = "directory:contact:updated"
+    CONTACT_DELETED = "directory:contact:deleted"
+    CONTACT_VERIFIED = "directory:contact:verified"
+    DIRECTORY_IMPORTED = "directory:directory:imported"
+    DIRECTORY_EXPORTED = "directory:directory:exported"
+    CHECK_STARTED = "checks:check:started"
+    CHECK_ACKNOWLEDGED = "checks:check:acknowledged"
+    CHECK_ACK_FAILED = "checks:check:ack_failed"
+    CHECK_ESCALATED = "checks:check:escalated"
+    CHECK_CLOSED = "checks:check:closed"
+    SCHEDULE_CREATED = "checks:schedule:created"
+    SCHEDULE_UPDATED = "checks:schedule:updated"
+    INTEL_IMPORTED = "intel:import:completed"
+    INTEL_EXPORTED = "intel:export:downloaded"
+    INTEL_RESTRICTED_READ = "intel:object:restricted_read"
+    INTEL_MARKING_CHANGED = "intel:object:marking_changed"
+    SHARING_GROUP_CREATED = "intel:sharing_group:created"
+    SHARING_GROUP_UPDATED = "intel:sharing_group:updated"
+    SHARING_GROUP_DELETED = "intel:sharing_group:deleted"

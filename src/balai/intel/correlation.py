@@ -1,0 +1,237 @@
+"""Correlation: which objects of other organisations share a value with this one.
+
+Computed when asked, from the value index (value -> objects), never stored as pairs: a value
+held by n objects costs n index rows, not n² pair rows as in MISP's correlation table.
+A value matches the same value; an address matches the networks that contain it and a
+network the addresses and networks inside it; a domain matches its parent domains and its
+subdomains. Values on a MISP warninglist do not correlate, and a
+value shared by more than the cap of objects is reported as common instead of listed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from balai.access.actor import Actor
+from balai.access.policy import visible
+from balai.intel import warninglists
+from balai.intel.models import ObservableValue, StixObject, ValueKind
+from balai.intel.observables import Value, parents, reversed_domain
+
+Key = tuple[ValueKind, str]
+SAME = {kind: frozenset({kind}) for kind in ValueKind}
+NETWORK = frozenset({ValueKind.CIDR})
+Lookups = dict[str, list[tuple[Key, frozenset[ValueKind]]]]
+
+
+@dataclass
+class Match:
+    """One of this object's values and the other organisations' objects that share it."""
+
+    value: Value
+    objects: list[StixObject] = field(default_factory=list)
+    total: int = 0
+    common: bool = False
+    warninglisted: list[warninglists.Hit] = field(default_factory=list)
+
+
+def correlate(
+    session: Session,
+    *,
+    actor: Actor,
+    rows: Iterable[StixObject],
+    cap: int,
+) -> list[Match]:
+    """Matches for every value of some (visible) objects, against other holders' objects."""
+    sources = list(rows)
+    own = {row.owner_org_id for row in sources}
+    source_pks = [row.pk for row in sources]
+    values: dict[Key, Value] = {}
+    for start in range(0, len(source_pks), 500):
+        for kind, text, first, last in session.execute(
+            select(
+                ObservableValue.kind,
+                ObservableValue.value,
+                ObservableValue.ip_first,
+                ObservableValue.ip_last,
+            ).where(ObservableValue.object_pk.in_(source_pks[start : start + 500]))
+        ):
+            values.setdefault((kind, text), Value(kind, text, first, last))
+    hits = warninglists.check(session, values.values())
+    matches = {key: Match(value, warninglisted=hits.get(key, [])) for key, value in values.items()}
+    live = [m for m in matches.values() if not m.warninglisted]
+    audience = visible(actor, StixObject)  # built once: the expression is not cheap to build
+    wanted = _lookups(live, _network_lengths(session, audience, own))
+    found: dict[Key, set[int]] = {}
+    texts = list(wanted)
+    for start in range(0, len(texts), 500):
+        query = (
+            select(ObservableValue.value, ObservableValue.kind, StixObject.pk)
+            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
+            .where(
+                ObservableValue.value.in_(texts[start : start + 500]),
+                StixObject.is_latest.is_(True),
+                StixObject.owner_org_id.not_in(own),
+                audience,
+            )
+        )
+        for text, kind, pk in session.execute(query):
+            for key, accepts in wanted[text]:
+                if kind in accepts:
+                    found.setdefault(key, set()).add(pk)
+    _inside_networks(session, audience, own, live, found)
+    _under_domains(session, audience, own, live, found)
+    shown = {pk for pks in found.values() if len(pks) <= cap for pk in pks}
+    objects = _load(session, shown)
+    for key, match in matches.items():
+        pks = found.get(key, set())
+        match.total = len(pks)
+        match.common = match.total > cap
+        if not match.common:
+            match.objects = sorted(
+                (objects[pk] for pk in pks), key=lambda o: o.date_added, reverse=True
+            )
+    return sorted(matches.values(), key=lambda m: (-m.total, m.value.kind, m.value.value))
+
+
+REVERSE_LIMIT = 10_000  # beyond this many objects inside one network, count no further
+IP_KINDS = (ValueKind.IPV4, ValueKind.IPV6, ValueKind.CIDR)
+
+
+def _others(audience: ColumnElement[bool], own: set[uuid.UUID]) -> list[ColumnElement[bool]]:
+    return [StixObject.is_latest.is_(True), StixObject.owner_org_id.not_in(own), audience]
+
+
+def _inside_networks(
+    session: Session,
+    audience: ColumnElement[bool],
+    own: set[uuid.UUID],
+    live: list[Match],
+    found: dict[Key, set[int]],
+) -> None:
+    """Others' addresses and smaller networks inside this object's networks (ranges over the
+    32-hex-digit bounds, fifty networks a query)."""
+    networks = [
+        (m.value.value, m.value.ip_first, m.value.ip_last)
+        for m in live
+        if m.value.kind == ValueKind.CIDR and m.value.ip_first and m.value.ip_last
+    ]
+    for start in range(0, len(networks), 50):
+        chunk = networks[start : start + 50]
+        ranges = [
+            and_(
+                ObservableValue.ip_first >= low,
+                ObservableValue.ip_first <= high,
+                ObservableValue.ip_last <= high,
+            )
+            for _, low, high in chunk
+        ]
+        query = (
+            select(
+                ObservableValue.value,
+                ObservableValue.ip_first,
+                ObservableValue.ip_last,
+                ObservableValue.object_pk,
+            )
+            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
+            .where(ObservableValue.kind.in_(IP_KINDS), or_(*ranges), *_others(audience, own))
+            .limit(REVERSE_LIMIT * len(chunk))
+        )
+        for text, first, last, pk in session.execute(query):
+            for network, low, high in chunk:
+                if low <= (first or "") and (last or "~") <= high and text != network:
+                    found.setdefault((ValueKind.CIDR, network), set()).add(pk)
+
+
+def _under_domains(
+    session: Session,
+    audience: ColumnElement[bool],
+    own: set[uuid.UUID],
+    live: list[Match],
+    found: dict[Key, set[int]],
+) -> None:
+    """Others' subdomains of this object's domains: ranges over the reversed labels."""
+    domains = [m.value.value for m in live if m.value.kind == ValueKind.DOMAIN]
+    for start in range(0, len(domains), 50):
+        chunk = {reversed_domain(d) + ".": d for d in domains[start : start + 50]}
+        ranges = [
+            and_(ObservableValue.rev >= prefix, ObservableValue.rev < prefix[:-1] + "/")
+            for prefix in chunk
+        ]
+        query = (
+            select(ObservableValue.rev, ObservableValue.object_pk)
+            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
+            .where(ObservableValue.kind == ValueKind.DOMAIN, or_(*ranges), *_others(audience, own))
+        )
+        for rev, pk in session.execute(query):
+            for prefix, domain in chunk.items():
+                if rev and rev.startswith(prefix):
+                    found.setdefault((ValueKind.DOMAIN, domain), set()).add(pk)
+
+
+def _lookups(live: list[Match], networks: dict[int, set[int]]) -> Lookups:
+    """Index values to look up for each match, and which kinds of index row count."""
+    wanted: Lookups = {}
+    for match in live:
+        value = match.value
+        key = (value.kind, value.value)
+        wanted.setdefault(value.value, []).append((key, SAME[value.kind]))
+        if value.kind == ValueKind.DOMAIN:
+            for parent in parents(value.value):
+                wanted.setdefault(parent, []).append((key, SAME[ValueKind.DOMAIN]))
+        if value.kind in (ValueKind.IPV4, ValueKind.IPV6, ValueKind.CIDR):
+            for text in _containing(value, networks):
+                wanted.setdefault(text, []).append((key, NETWORK))
+    return wanted
+
+
+def _network_lengths(
+    session: Session, audience: ColumnElement[bool], own: set[uuid.UUID]
+) -> dict[int, set[int]]:
+    """The prefix lengths of the networks other holders share, per IP version.
+
+    Networks nest or are disjoint, so the networks containing an address are among its
+    prefixes: looking up one prefix per length in use finds them all exactly.
+    """
+    lengths: dict[int, set[int]] = {4: set(), 6: set()}
+    query = (
+        select(ObservableValue.value)
+        .join(StixObject, StixObject.pk == ObservableValue.object_pk)
+        .where(
+            ObservableValue.kind == ValueKind.CIDR,
+            StixObject.is_latest.is_(True),
+            StixObject.owner_org_id.not_in(own),
+            audience,
+        )
+        .distinct()
+    )
+    for text in session.scalars(query):
+        address, _, length = text.partition("/")
+        lengths[6 if ":" in address else 4].add(int(length))
+    return lengths
+
+
+def _containing(value: Value, lengths: dict[int, set[int]]) -> list[str]:
+    network = ipaddress.ip_network(value.value, strict=False)
+    return [
+        str(network.supernet(new_prefix=length))
+        for length in lengths[network.version]
+        if length < network.prefixlen
+    ]
+
+
+def _load(session: Session, pks: set[int]) -> dict[int, StixObject]:
+    loaded: dict[int, StixObject] = {}
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), 500):
+        for obj in session.scalars(
+            select(StixObject).where(StixObject.pk.in_(ordered[start : start + 500]))
+        ):
+            loaded[obj.pk] = obj
+    return loaded

@@ -1,0 +1,20 @@
+"""The periodic jobs of every domain, which the worker runs every few seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from balai.accounts.tasks import purge_expired
+from balai.checks.tasks import close_checks, escalate_checks, run_schedules
+from balai.config import Settings
+from balai.intel.tasks import refresh_scores
+
+PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
+    "checks.run_schedules": run_schedules,
+    "checks.escalate": escalate_checks,
+    "checks.close": close_checks,
+    "accounts.purge_expired": purge_expired,
+    "intel.refresh_scores": refresh_scores,
+}

@@ -1,0 +1,18 @@
+"""All page routes, gathered from each domain's web module."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from balai.accounts.web import router as accounts
+from balai.audit.web import router as audit
+from balai.checks.web import router as checks
+from balai.demo.web import router as demo
+from balai.directory.web import router as directory
+from balai.intel.web import router as intel
+from balai.outbox.web import router as outbox
+from balai.web.csrf import csrf_protect
+
+web_router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+for domain in (accounts, directory, checks, intel, audit, outbox, demo):
+    web_router.include_router(domain)
