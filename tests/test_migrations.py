@@ -38,3 +38,25 @@ def test_audit_log_refuses_truncate_on_postgresql(engine: Engine) -> None:
         pytest.skip("TRUNCATE exists only on PostgreSQL")
     with engine.connect() as conn, conn.begin(), pytest.raises(DBAPIError, match="append-only"):
         conn.execute(text("TRUNCATE audit_events"))
+
+
+def test_range_keys_compare_bytes_whatever_the_database_locale(engine: Engine) -> None:
+    """Hex bounds and reversed domains are searched by range: a linguistic collation,
+    which skips punctuation, would put 'com.example/' before 'com.example.www'."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compares bytes; only PostgreSQL has per-column collations")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                "WHERE column_name IN ('ip_first', 'ip_last', 'rev')"
+            )
+        ).all()
+    assert {(t, c) for t, c, _ in rows} == {
+        ("observable_values", "ip_first"),
+        ("observable_values", "ip_last"),
+        ("observable_values", "rev"),
+        ("warninglist_entries", "ip_first"),
+        ("warninglist_entries", "ip_last"),
+    }
+    assert {collation for _, _, collation in rows} == {"C"}

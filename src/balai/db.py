@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -71,6 +71,17 @@ def enum_column(enum: type[StrEnum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+def ordered_string(length: int) -> String:
+    """A string compared byte by byte, as range queries over encoded keys need.
+
+    Hex bounds and reversed domain labels are searched with `>=` and `<`; under a
+    PostgreSQL database whose collation is linguistic (en_US.UTF-8), punctuation would be
+    ignored at first and the ranges would be wrong, so the column takes the C collation.
+    SQLite compares bytes already.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class UUIDPk:

@@ -10,7 +10,6 @@ value shared by more than the cap of objects is reported as common instead of li
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
 from balai.access.policy import visible
-from balai.intel import warninglists
+from balai.intel import networks, warninglists
 from balai.intel.models import ObservableValue, StixObject, ValueKind
 from balai.intel.observables import Value, parents, reversed_domain
 
@@ -67,7 +66,7 @@ def correlate(
     matches = {key: Match(value, warninglisted=hits.get(key, [])) for key, value in values.items()}
     live = [m for m in matches.values() if not m.warninglisted]
     audience = visible(actor, StixObject)  # built once: the expression is not cheap to build
-    wanted = _lookups(live, _network_lengths(session, audience, own))
+    wanted = _lookups(live, networks.lengths(session))
     found: dict[Key, set[int]] = {}
     texts = list(wanted)
     for start in range(0, len(texts), 500):
@@ -175,7 +174,7 @@ def _under_domains(
                     found.setdefault((ValueKind.DOMAIN, domain), set()).add(pk)
 
 
-def _lookups(live: list[Match], networks: dict[int, set[int]]) -> Lookups:
+def _lookups(live: list[Match], known: networks.Lengths) -> Lookups:
     """Index values to look up for each match, and which kinds of index row count."""
     wanted: Lookups = {}
     for match in live:
@@ -185,45 +184,9 @@ def _lookups(live: list[Match], networks: dict[int, set[int]]) -> Lookups:
         if value.kind == ValueKind.DOMAIN:
             for parent in parents(value.value):
                 wanted.setdefault(parent, []).append((key, SAME[ValueKind.DOMAIN]))
-        if value.kind in (ValueKind.IPV4, ValueKind.IPV6, ValueKind.CIDR):
-            for text in _containing(value, networks):
-                wanted.setdefault(text, []).append((key, NETWORK))
+        for text in networks.containing(value, known):
+            wanted.setdefault(text, []).append((key, NETWORK))
     return wanted
-
-
-def _network_lengths(
-    session: Session, audience: ColumnElement[bool], own: set[uuid.UUID]
-) -> dict[int, set[int]]:
-    """The prefix lengths of the networks other holders share, per IP version.
-
-    Networks nest or are disjoint, so the networks containing an address are among its
-    prefixes: looking up one prefix per length in use finds them all exactly.
-    """
-    lengths: dict[int, set[int]] = {4: set(), 6: set()}
-    query = (
-        select(ObservableValue.value)
-        .join(StixObject, StixObject.pk == ObservableValue.object_pk)
-        .where(
-            ObservableValue.kind == ValueKind.CIDR,
-            StixObject.is_latest.is_(True),
-            StixObject.owner_org_id.not_in(own),
-            audience,
-        )
-        .distinct()
-    )
-    for text in session.scalars(query):
-        address, _, length = text.partition("/")
-        lengths[6 if ":" in address else 4].add(int(length))
-    return lengths
-
-
-def _containing(value: Value, lengths: dict[int, set[int]]) -> list[str]:
-    network = ipaddress.ip_network(value.value, strict=False)
-    return [
-        str(network.supernet(new_prefix=length))
-        for length in lengths[network.version]
-        if length < network.prefixlen
-    ]
 
 
 def _load(session: Session, pks: set[int]) -> dict[int, StixObject]:

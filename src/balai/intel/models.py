@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from balai.db import Base, UUIDPk, enum_column, utcnow
+from balai.db import Base, UUIDPk, enum_column, ordered_string, utcnow
 from balai.directory.models import Organisation
 from balai.intel.markings import Distribution, Tlp
 
@@ -162,10 +162,10 @@ class ObservableValue(Base):
     kind: Mapped[ValueKind] = mapped_column(enum_column(ValueKind, "value_kind"))
     value: Mapped[str] = mapped_column(String(2048))
     # IP addresses and networks as fixed-width hex bounds, so "inside a CIDR" is a range test.
-    ip_first: Mapped[str | None] = mapped_column(String(32))
-    ip_last: Mapped[str | None] = mapped_column(String(32))
+    ip_first: Mapped[str | None] = mapped_column(ordered_string(32))
+    ip_last: Mapped[str | None] = mapped_column(ordered_string(32))
     # Domains with their labels reversed (org.example.www), so "under a domain" is a range.
-    rev: Mapped[str | None] = mapped_column(String(260))
+    rev: Mapped[str | None] = mapped_column(ordered_string(260))
 
     stix_object: Mapped[StixObject] = relationship(lazy="joined")
 
@@ -174,6 +174,21 @@ class ObservableValue(Base):
         Index("ix_observable_values_ip", "ip_first", "ip_last"),
         Index("ix_observable_values_rev", "rev"),
     )
+
+
+class NetworkLength(Base):
+    """A prefix length that some indexed network uses, per IP version.
+
+    CIDR blocks nest or are disjoint, so the networks that contain an address are among its
+    supernets at the lengths in use: an exact index look-up of each finds them all, where a
+    range test on the bounds would scan every network below the address. Lengths are never
+    removed; one no longer in use costs a single wasted index probe.
+    """
+
+    __tablename__ = "network_lengths"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    length: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
 
 
 class Warninglist(Base):
@@ -199,8 +214,8 @@ class WarninglistEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("warninglists.id", ondelete="CASCADE"))
     value: Mapped[str | None] = mapped_column(String(2048), index=True)
-    ip_first: Mapped[str | None] = mapped_column(String(32))
-    ip_last: Mapped[str | None] = mapped_column(String(32))
+    ip_first: Mapped[str | None] = mapped_column(ordered_string(32))
+    ip_last: Mapped[str | None] = mapped_column(ordered_string(32))
 
     __table_args__ = (Index("ix_warninglist_entries_list", "list_id"),)
 

@@ -15,6 +15,7 @@ from balai.access.policy import select_visible, visible
 from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.errors import NotFound
+from balai.intel import networks
 from balai.intel.markings import Tlp
 from balai.intel.models import IndicatorScore, ObservableValue, StixObject, ValueKind
 from balai.intel.observables import Value, classify, parents
@@ -182,23 +183,25 @@ def search(
         )
     else:
         query = query.where(
-            StixObject.pk.in_(select(ObservableValue.object_pk).where(matching(value)))
+            StixObject.pk.in_(
+                select(ObservableValue.object_pk).where(matching(value, networks.lengths(session)))
+            )
         )
     query = query.order_by(StixObject.date_added.desc(), StixObject.pk.desc())
     return value, paginate(session, query, page=page, per_page=per_page)
 
 
-def matching(value: Value) -> ColumnElement[bool]:
-    """SQL: index rows equal to a value, networks containing an address, parent domains."""
+def matching(value: Value, known: networks.Lengths) -> ColumnElement[bool]:
+    """SQL: index rows equal to a value, networks containing an address (exact look-ups of
+    its supernets at the prefix lengths in use), parent domains."""
     exact = and_(ObservableValue.value == value.value, ObservableValue.kind == value.kind)
-    if value.kind in (ValueKind.IPV4, ValueKind.IPV6) and value.ip_first:
+    if value.kind in (ValueKind.IPV4, ValueKind.IPV6):
+        supernets = networks.containing(value, known)
+        if not supernets:
+            return exact
         return or_(
             exact,
-            and_(
-                ObservableValue.kind == ValueKind.CIDR,
-                ObservableValue.ip_first <= value.ip_first,
-                ObservableValue.ip_last >= value.ip_last,
-            ),
+            and_(ObservableValue.value.in_(supernets), ObservableValue.kind == ValueKind.CIDR),
         )
     if value.kind == ValueKind.DOMAIN:
         names = [value.value, *parents(value.value)]

@@ -19,7 +19,7 @@ from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.db import utcnow
 from balai.errors import Problem, ValidationFailed
-from balai.intel import sightings
+from balai.intel import networks, sightings
 from balai.intel.groups import check_marking_group
 from balai.intel.markings import (
     TLP2_MARKING_IDS,
@@ -208,6 +208,12 @@ def store_objects(
         pks = session.scalars(
             insert(StixObject).returning(StixObject.pk, sort_by_parameter_order=True), chunk
         ).all()
+        carried = [
+            (pk, v)
+            for pk, row in zip(pks, chunk, strict=True)
+            if row["is_latest"]
+            for v in from_stix(row["data"])
+        ]
         values = [
             {
                 "object_pk": pk,
@@ -217,11 +223,10 @@ def store_objects(
                 "ip_last": v.ip_last,
                 "rev": reversed_domain(v.value) if v.kind == ValueKind.DOMAIN else None,
             }
-            for pk, row in zip(pks, chunk, strict=True)
-            if row["is_latest"]
-            for v in from_stix(row["data"])
+            for pk, v in carried
         ]
         if values:
+            networks.record(session, (v for _, v in carried))
             session.execute(insert(ObservableValue), values)
         indexed += len(values)
         if progress is not None:
