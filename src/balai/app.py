@@ -19,6 +19,7 @@ from balai import __version__
 from balai.config import Settings
 from balai.db import make_engine, make_sessionmaker
 from balai.errors import BalaiError, ValidationFailed
+from balai.taxii.media import error_response as taxii_error
 from balai.web.deps import LoginRequired
 from balai.web.forms import problems_of
 from balai.web.middleware import WebMiddleware
@@ -28,10 +29,15 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "web" / "static"
 API_PREFIX = "/api"
+TAXII_PREFIX = "/taxii2"
 
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX + "/")
+
+
+def _is_taxii(request: Request) -> bool:
+    return request.url.path.startswith(TAXII_PREFIX + "/")
 
 
 def _problem_json(
@@ -45,6 +51,11 @@ def _problem_json(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BalaiError)
     async def balai_error(request: Request, exc: BalaiError) -> Response:
+        if _is_taxii(request):
+            if isinstance(exc, ValidationFailed):  # TAXII says 400 for any bad request
+                described = "; ".join(f"{p.loc}: {p.msg}" for p in exc.problems)
+                return taxii_error(400, "The request is not valid", described)
+            return taxii_error(exc.status_code, exc.message, exc.message)
         if isinstance(exc, LoginRequired) and not _wants_json(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
@@ -74,6 +85,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = problems_of(exc)  # type: ignore[arg-type]  # same errors() shape as pydantic's
         message = f"{problems[0].loc}: {problems[0].msg}" if problems else "invalid request"
+        if _is_taxii(request):
+            return taxii_error(400, "invalid request", message)
         if _wants_json(request):
             return _problem_json(
                 422, "validation_error", message, [{"loc": p.loc, "msg": p.msg} for p in problems]
@@ -92,6 +105,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = str(exc.detail)
+        if _is_taxii(request):
+            return taxii_error(exc.status_code, message, f"{request.method} {request.url.path}")
         if _wants_json(request) or exc.status_code == 405:
             return _problem_json(exc.status_code, "http_error", message, [])
         title = "Not found" if exc.status_code == 404 else "Error"
@@ -106,6 +121,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.scope.get("route"))
         message = "an unexpected error occurred; it has been logged"
+        if _is_taxii(request):
+            return taxii_error(500, "internal error", message)
         if _wants_json(request):
             return _problem_json(500, "internal_error", message, [])
         return HTMLResponse("<h1>Internal error</h1><p>" + message + "</p>", status_code=500)
@@ -114,6 +131,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """Build the application: pages at /, the REST API under /api/v1, docs at /api/docs."""
     from balai.api.routes import api_router
+    from balai.taxii.api import router as taxii_router
     from balai.web.routes import web_router
 
     logging.basicConfig(level=settings.log_level)
@@ -158,6 +176,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     app.include_router(api_router, prefix=f"{API_PREFIX}/v1")
+    app.include_router(taxii_router)
     app.include_router(web_router)
     return app
 

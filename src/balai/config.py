@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         50, ge=1, description="A value shared by more objects than this is counted, not listed."
     )
 
+    taxii_page_max: int = Field(
+        1000, ge=1, description="Most objects a TAXII page holds, whatever limit is asked."
+    )
+    taxii_max_content_length: int = Field(
+        10_000_000, ge=1024, description="Largest TAXII POST body, advertised by the API root."
+    )
+
     outbox_max_attempts: int = Field(
         8, ge=1, description="Delivery attempts before a message is marked dead."
     )

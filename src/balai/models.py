@@ -9,6 +9,7 @@ from balai.db import Base
 from balai.directory import models as directory_models
 from balai.intel import models as intel_models
 from balai.outbox import models as outbox_models
+from balai.taxii import models as taxii_models
 
 metadata = Base.metadata
 
@@ -20,4 +21,5 @@ __all__ = [
     "intel_models",
     "metadata",
     "outbox_models",
+    "taxii_models",
 ]

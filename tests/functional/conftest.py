@@ -29,6 +29,7 @@ class Instance:
     sink: SmtpSink
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)  # more BALAI_* for every process
 
     @property
     def url(self) -> str:
@@ -54,6 +55,7 @@ class Instance:
             BALAI_OUTBOX_LEASE_SECONDS="5",
             BALAI_LOG_LEVEL="WARNING",
         )
+        env.update(self.settings)
         env.update(extra)
         return env
 

@@ -27,6 +27,7 @@ from balai.intel.models import (
     StixObject,
 )
 from balai.outbox.models import OutboxMessage
+from balai.taxii.models import TaxiiStatus
 
 T = TypeVar("T")
 
@@ -97,6 +98,8 @@ def visible(actor: Actor | None, model: type[Any]) -> ColumnElement[bool]:
         )
     if model is IntelImport:
         return IntelImport.owner_org_id == org
+    if model is TaxiiStatus:
+        return TaxiiStatus.owner_org_id == org
     if model is OutboxMessage:
         return true() if actor.can(Permission.OUTBOX_READ) else false()
     raise TypeError(f"no visibility rule for {model.__name__}: add one before reading it")
@@ -124,24 +127,37 @@ def _intel_audience(org: object, row: type[StixObject] = StixObject) -> ColumnEl
     )
 
 
-def _intel_versions(org: object) -> ColumnElement[bool]:
+def _intel_versions(org: object, row: type[StixObject] = StixObject) -> ColumnElement[bool]:
     """A version is seen by those its marking reaches who also receive its holder's latest
     version. A holder that narrows an object's marking hides its older versions too (were
     they still shown, their reader would learn that a newer version exists), while one that
     widens it does not reveal them."""
     current = aliased(StixObject)
     return and_(
-        _intel_audience(org),
+        _intel_audience(org, row),
         or_(
-            StixObject.is_latest.is_(True),
+            row.is_latest.is_(True),
             exists().where(
-                current.owner_org_id == StixObject.owner_org_id,
-                current.stix_id == StixObject.stix_id,
+                current.owner_org_id == row.owner_org_id,
+                current.stix_id == row.stix_id,
                 current.is_latest.is_(True),
                 _intel_audience(org, current),
             ),
         ),
     )
+
+
+def visible_stix(actor: Actor | None, row: type[StixObject]) -> ColumnElement[bool]:
+    """visible() for STIX object rows under an alias, for queries that compare an object's
+    rows with each other (TAXII's first and last versions): the same rule, another name."""
+    if row is StixObject:
+        return visible(actor, StixObject)
+    if not _is_member(actor):
+        return false()
+    assert actor is not None  # _is_member is False for None
+    if actor.is_trusted:
+        return true()
+    return _intel_versions(actor.organisation_id, row)
 
 
 def select_visible(actor: Actor | None, model: type[T]) -> Select[T]:

@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     INTEL_EXPORTED = "intel:export:downloaded"
     INTEL_RESTRICTED_READ = "intel:object:restricted_read"
     INTEL_MARKING_CHANGED = "intel:object:marking_changed"
+    INTEL_DELETED = "intel:object:deleted"
     SHARING_GROUP_CREATED = "intel:sharing_group:created"
     SHARING_GROUP_UPDATED = "intel:sharing_group:updated"
     SHARING_GROUP_DELETED = "intel:sharing_group:deleted"

@@ -64,6 +64,7 @@ class ImportFormat(StrEnum):
     MISP = "misp"
     CSV = "csv"
     TEXT = "text"
+    TAXII = "taxii"
 
 
 class IntelImport(UUIDPk, Base):

@@ -17,7 +17,7 @@ from balai.access.actor import Actor
 from balai.access.permissions import Permission
 from balai.audit.events import AuditAction
 from balai.audit.service import record
-from balai.db import utcnow
+from balai.db import refresh_statistics, utcnow
 from balai.errors import Problem, ValidationFailed
 from balai.intel import networks, sightings
 from balai.intel.groups import check_marking_group
@@ -92,8 +92,14 @@ def _label(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def _plan(objects: list[Any], marking: Marking) -> tuple[list[dict[str, Any]], list[Tlp]]:
-    """Validate everything before writing anything; every problem is reported at once."""
+def _plan(
+    objects: list[Any], marking: Marking, unmarked: Tlp | None = None
+) -> tuple[list[dict[str, Any]], list[Tlp]]:
+    """Validate everything before writing anything; every problem is reported at once.
+
+    An object's TLP is the stricter of its own marking and the upload's; with `unmarked`
+    given (TAXII), an object's own marking stands and `unmarked` applies to those without.
+    """
     problems: list[Problem] = []
     seen: dict[tuple[str, str], int] = {}
     kept: list[dict[str, Any]] = []
@@ -116,7 +122,10 @@ def _plan(objects: list[Any], marking: Marking) -> tuple[list[dict[str, Any]], l
         seen[key] = index
         refs = obj.get("object_marking_refs", [])
         own = tlp_of_refs(refs) if isinstance(refs, list) else None
-        level = stricter(marking.tlp, own) if own else marking.tlp
+        if unmarked is not None:
+            level = own or unmarked
+        else:
+            level = stricter(marking.tlp, own) if own else marking.tlp
         reason = check_pair(level, marking.distribution)
         if reason:
             problems.append(Problem(where, f"is marked {level.label}: {reason}"))
@@ -208,13 +217,29 @@ def store_objects(
         pks = session.scalars(
             insert(StixObject).returning(StixObject.pk, sort_by_parameter_order=True), chunk
         ).all()
-        carried = [
-            (pk, v)
-            for pk, row in zip(pks, chunk, strict=True)
-            if row["is_latest"]
-            for v in from_stix(row["data"])
-        ]
-        values = [
+        indexed += index_values(
+            session,
+            [(pk, row["data"]) for pk, row in zip(pks, chunk, strict=True) if row["is_latest"]],
+        )
+        if progress is not None:
+            progress(min(start + BULK, len(rows)), len(rows))
+    return ImportCounts(
+        created=dict(created),
+        new_versions=dict(versions),
+        already_present=dict(present),
+        values_indexed=indexed,
+    )
+
+
+def index_values(session: Session, latest: list[tuple[int, dict[str, Any]]]) -> int:
+    """Put the values of some latest versions (row key and STIX data) in the value index."""
+    carried = [(pk, v) for pk, data in latest for v in from_stix(data)]
+    if not carried:
+        return 0
+    networks.record(session, (v for _, v in carried))
+    session.execute(
+        insert(ObservableValue),
+        [
             {
                 "object_pk": pk,
                 "kind": v.kind,
@@ -224,19 +249,9 @@ def store_objects(
                 "rev": reversed_domain(v.value) if v.kind == ValueKind.DOMAIN else None,
             }
             for pk, v in carried
-        ]
-        if values:
-            networks.record(session, (v for _, v in carried))
-            session.execute(insert(ObservableValue), values)
-        indexed += len(values)
-        if progress is not None:
-            progress(min(start + BULK, len(rows)), len(rows))
-    return ImportCounts(
-        created=dict(created),
-        new_versions=dict(versions),
-        already_present=dict(present),
-        values_indexed=indexed,
+        ],
     )
+    return len(carried)
 
 
 def _held_versions(
@@ -319,12 +334,13 @@ def import_objects(
     filename: str | None = None,
     progress: Progress | None = None,
     not_mapped: list[str] | None = None,
+    unmarked: Tlp | None = None,
 ) -> IntelImport:
     """Validate STIX objects read from a file of any format, then store them all, or nothing.
 
     The owner comes from check_upload, called before the file is read.
     """
-    kept, levels = _plan(objects, marking)
+    kept, levels = _plan(objects, marking, unmarked)
     batch = new_import(
         session, actor=actor, owner=owner, marking=marking, fmt=fmt, filename=filename
     )
@@ -348,6 +364,7 @@ def import_objects(
         report_ids=[o["id"] for o in kept if o["type"] == "report"],
         not_mapped=[*(not_mapped or []), *sightings.from_stix(session, actor=actor, objects=fresh)],
     )
+    refresh_statistics(session, ["stix_objects", "observable_values"])
     return batch
 
 
@@ -440,3 +457,54 @@ def bundle(rows: list[StixObject], hidden: AbstractSet[str] = frozenset()) -> di
         "objects": [marking_definition(level) for level in levels]
         + [stix_view(row, hidden) for row in rows],
     }
+
+
+# Deletion
+
+
+def delete_held(
+    session: Session,
+    *,
+    actor: Actor,
+    rows: list[StixObject],
+) -> int:
+    """Delete some versions the actor's organisation holds of one object.
+
+    When the latest version goes and older ones stay, the newest of those becomes the
+    latest and takes its place in the value index. Answers how many versions went.
+    """
+    actor.require(Permission.INTEL_IMPORT)
+    owner = _owner(actor)
+    if not rows:
+        return 0
+    stix_id = rows[0].stix_id
+    if any(row.owner_org_id != owner or row.stix_id != stix_id for row in rows):
+        raise ValueError("delete_held takes versions of one object held by the actor")
+    pks = [row.pk for row in rows]
+    session.execute(delete(ObservableValue).where(ObservableValue.object_pk.in_(pks)))
+    session.execute(
+        delete(StixObject)
+        .where(StixObject.pk.in_(pks))
+        .execution_options(synchronize_session=False)
+    )
+    remaining = session.execute(
+        select(StixObject.pk, StixObject.is_latest, StixObject.data)
+        .where(StixObject.stix_id == stix_id, StixObject.owner_org_id == owner)
+        .order_by(StixObject.version.desc())
+    ).all()
+    if remaining and not any(latest for _, latest, _ in remaining):
+        pk, _, data = remaining[0]
+        session.execute(update(StixObject).where(StixObject.pk == pk).values(is_latest=True))
+        index_values(session, [(pk, data)])
+    for row in rows:
+        session.expunge(row)
+    record(
+        session,
+        actor=actor,
+        action=AuditAction.INTEL_DELETED,
+        object_type="stix_object",
+        object_id=stix_id,
+        object_org_id=owner,
+        details={"versions": [row.version for row in rows]},
+    )
+    return len(rows)
