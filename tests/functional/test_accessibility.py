@@ -148,6 +148,7 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         f"/intel/imports/{import_id}",
         "/intel/sharing-groups",
         f"/intel/sharing-groups/{group_id}",
+        "/intel/taxii",
     ):
         audit(path)
     page.goto(instance.url + "/checks/new?country=TH&preview=1")

@@ -19,6 +19,7 @@ from balai.taxii.collections import COMMUNITY, EVERYTHING
 from tests.conftest import Databases
 from tests.factories import PASSWORD, api_key_for, make_org, make_user
 from tests.functional.conftest import Instance
+from tests.intel.conftest import client, intel  # noqa: F401  # the page tests' fixtures
 from tests.intel.helpers import bundle, import_as, indicator, new_id
 from tests.smtp import SmtpSink
 
