@@ -7,6 +7,7 @@ from balai.audit import models as audit_models
 from balai.checks import models as checks_models
 from balai.db import Base
 from balai.directory import models as directory_models
+from balai.federation import models as federation_models
 from balai.intel import models as intel_models
 from balai.outbox import models as outbox_models
 from balai.taxii import models as taxii_models
@@ -18,6 +19,7 @@ __all__ = [
     "audit_models",
     "checks_models",
     "directory_models",
+    "federation_models",
     "intel_models",
     "metadata",
     "outbox_models",

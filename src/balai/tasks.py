@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from balai.accounts.tasks import purge_expired
 from balai.checks.tasks import close_checks, escalate_checks, run_schedules
 from balai.config import Settings
+from balai.federation.service import sync_due
 from balai.intel.tasks import refresh_scores
 
 PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
@@ -17,4 +18,5 @@ PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
     "checks.close": close_checks,
     "accounts.purge_expired": purge_expired,
     "intel.refresh_scores": refresh_scores,
+    "federation.sync_due": sync_due,
 }

@@ -13,7 +13,18 @@ from markupsafe import Markup, escape
 from balai.validators import country_name, language_name
 
 PACKAGE = Path(__file__).parent
-DOMAINS = ("web", "accounts", "audit", "directory", "checks", "intel", "taxii", "outbox", "demo")
+DOMAINS = (
+    "web",
+    "accounts",
+    "audit",
+    "directory",
+    "checks",
+    "intel",
+    "taxii",
+    "federation",
+    "outbox",
+    "demo",
+)
 
 
 def utc_text(value: datetime) -> str:

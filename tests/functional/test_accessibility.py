@@ -10,13 +10,20 @@ from collections.abc import Iterator
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
+from pydantic import SecretStr
 
 from balai.accounts.models import Role
+from balai.config import load_settings
 from balai.directory.models import ContactRole, OrgKind
+from balai.federation.models import SyncRun
+from balai.federation.schemas import PeerIn
+from balai.federation.service import add_peer
 from balai.intel.markings import Distribution, Tlp
 from balai.intel.models import SharingGroup, SharingGroupMember
 from balai.intel.schemas import Marking
 from balai.intel.stix_io import import_stix
+from balai.taxii.collections import CONNECTED
+from tests.conftest import SECRET
 from tests.factories import PASSWORD, actor_for, make_contact, make_org, make_user
 from tests.functional.conftest import Instance
 
@@ -100,7 +107,24 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         later = {**ioc, "modified": "2026-02-01T08:00:00.000Z"}
         import_stix(db, actor=actor_for(admin), data=json.dumps(later).encode(), marking=marking)
         db.commit()
+        peer = add_peer(
+            db,
+            actor=actor_for(admin),
+            settings=load_settings(database_url=instance.database_url, secret_key=SECRET),
+            data=PeerIn(
+                name="Regional hub",
+                api_root="https://hub.example/taxii2/api/",
+                secret=SecretStr("balai_00000000_example"),
+                organisation_id=hub.id,
+                pull_collection=CONNECTED,
+                interval_minutes=60,
+            ),
+        )
+        peer.last_error = "GET https://hub.example/taxii2/api/… answered 401"
+        db.add(SyncRun(peer_id=peer.id, direction="pull", error=peer.last_error))
+        db.commit()
         thai_id, contact_id, group_id, import_id = thai.id, contact.id, group.id, batch.id
+        peer_id = peer.id
         report_id, ioc_id = report["id"], ioc["id"]
     instance.serve()
     page = browser.new_page()
@@ -149,6 +173,8 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         "/intel/sharing-groups",
         f"/intel/sharing-groups/{group_id}",
         "/intel/taxii",
+        "/federation",
+        f"/federation/{peer_id}",
     ):
         audit(path)
     page.goto(instance.url + "/checks/new?country=TH&preview=1")

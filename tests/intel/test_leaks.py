@@ -5,7 +5,7 @@ sharing groups, and STIX objects held by one or two organisations under random m
 some in a later version under another marking, reports pointing at other objects and at an
 object nobody holds. The world goes in through the real STIX import, so that the value index
 is filled the real way. Then one of its users, drawn by Hypothesis, reads it through every
-read path, API and pages, and each answer is compared with an oracle computed in plain Python
+read path, API, TAXII and pages, and each answer is compared with an oracle computed in plain Python
 from the world's definition; every user also lists and counts the objects.
 
 The API's object and search routes are read from its OpenAPI schema, so that an export
@@ -44,6 +44,8 @@ from balai.intel.markings import ALLOWED, Distribution, Tlp
 from balai.intel.models import SharingGroup, SharingGroupMember
 from balai.intel.schemas import Marking
 from balai.intel.stix_io import import_stix
+from balai.taxii.collections import EVERYTHING
+from balai.taxii.media import TAXII_21
 from balai.tokens import hash_token, new_token
 from balai.web.middleware import SESSION_COOKIE
 from tests.factories import api_key_for, make_org, make_user
@@ -607,6 +609,43 @@ def check_imports_and_groups(reader: Reader) -> None:
             assert GROUP_NAMES[index] not in groups_page.text
 
 
+def check_taxii(reader: Reader) -> None:
+    """TAXII: the collection of everything the reader receives, and its manifest, hold each
+    visible object once (and each visible version once); a hidden object is the 404 of one
+    that is nowhere; a sharing group's collection is offered exactly to its organisations."""
+    headers = {**reader.built.keys[reader.org], "Accept": TAXII_21}
+    base = f"/taxii2/api/collections/{EVERYTHING}/"
+
+    def get(path: str, **params: str) -> httpx.Response:
+        response: httpx.Response = reader.client.get(base + path, params=params, headers=headers)
+        return response
+
+    expected, world = reader.expected, reader.world
+    visible = Counter(world.stix_id(o) for o in expected.objects)
+    for path in ("objects/", "manifest/"):
+        answer = get(path)
+        reader.check_export(answer, expected.objects)
+        assert Counter(o["id"] for o in answer.json().get("objects", [])) == visible
+    every = get("objects/", **{"match[version]": "all"})
+    reader.check_export(every, expected.objects)
+    versions = {(world.stix_id(r.obj), MODIFIED[r.version]) for r in expected.rows}
+    got = Counter((o["id"], o["modified"]) for o in every.json().get("objects", []))
+    assert got == Counter(versions)
+
+    nowhere = {suffix: get(f"objects/{NOWHERE}/{suffix}") for suffix in ("", "versions/")}
+    for obj in [*range(len(world.kinds)), PHANTOM]:
+        if obj in expected.objects:
+            continue
+        for suffix, missing in nowhere.items():
+            answer = get(f"objects/{world.stix_id(obj)}/{suffix}")
+            assert (answer.status_code, answer.json()) == (404, missing.json())
+
+    offered = reader.client.get("/taxii2/api/collections/", headers=headers).json()
+    ids = {c["id"] for c in offered["collections"]}
+    groups = {str(g) for g in reader.built.groups}
+    assert ids & groups == {str(reader.built.groups[i]) for i in expected.groups}
+
+
 def read_everything(reader: Reader) -> None:
     """Every read path, as one user."""
     objects, searches = read_paths(reader.client)
@@ -625,6 +664,7 @@ def read_everything(reader: Reader) -> None:
         else:
             check_hidden_object(reader, obj, objects, missing)
     check_imports_and_groups(reader)
+    check_taxii(reader)
 
 
 @pytest.fixture

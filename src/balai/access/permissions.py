@@ -30,6 +30,7 @@ class Permission(StrEnum):
     INTEL_EXPORT = "intel:object:export"
     INTEL_IMPORT = "intel:object:import"
     SHARING_GROUP_MANAGE_OWN = "intel:sharing_group:manage_own"
+    FEDERATION_MANAGE = "federation:peer:manage"
 
 
 _MEMBER = {

@@ -47,3 +47,5 @@ class AuditAction(StrEnum):
     SHARING_GROUP_CREATED = "intel:sharing_group:created"
     SHARING_GROUP_UPDATED = "intel:sharing_group:updated"
     SHARING_GROUP_DELETED = "intel:sharing_group:deleted"
+    PEER_ADDED = "federation:peer:added"
+    PEER_REMOVED = "federation:peer:removed"

@@ -17,7 +17,7 @@ from balai.db import make_engine, make_sessionmaker
 from balai.errors import NotFound
 from balai.intel import imports
 from balai.intel.markings import Distribution, Tlp
-from balai.intel.models import ImportFormat
+from balai.intel.models import UploadFormat
 from balai.intel.schemas import Marking
 from balai.web.forms import build
 
@@ -35,7 +35,7 @@ def intel_import(
     sharing_group: Annotated[
         uuid.UUID | None, typer.Option(help="Sharing group id, with --distribution sharing_group.")
     ] = None,
-    format: Annotated[ImportFormat, typer.Option(help="What the file is.")] = ImportFormat.STIX,
+    format: Annotated[UploadFormat, typer.Option(help="What the file is.")] = UploadFormat.STIX,
 ) -> None:
     """Import a file of intelligence as a user's organisation: all of it, or nothing."""
     data = file.read_bytes()
@@ -56,7 +56,7 @@ def intel_import(
         batch = imports.import_file(
             session,
             actor=actor,
-            fmt=format,
+            fmt=format.import_format,
             data=data,
             marking=marking,
             filename=file.name,

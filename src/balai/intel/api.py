@@ -15,7 +15,7 @@ from balai.errors import NotFound, ValidationFailed
 from balai.intel import csv_io, groups, imports, misp_io, service, sightings, stix_io
 from balai.intel.correlation import correlate
 from balai.intel.markings import Distribution, Tlp
-from balai.intel.models import ImportFormat, IntelImport, StixObject
+from balai.intel.models import IntelImport, StixObject, UploadFormat
 from balai.intel.schemas import (
     CorrelationOut,
     ImportCounts,
@@ -273,7 +273,7 @@ def create_import(
     distribution: Distribution,
     sharing_group_id: uuid.UUID | None = None,
     filename: Annotated[str | None, Query(max_length=300)] = None,
-    format: ImportFormat = ImportFormat.STIX,
+    format: UploadFormat = UploadFormat.STIX,
 ) -> ImportReport:
     """Import a file (the request body) of a format under a marking: all of it, or nothing."""
     if len(body) > settings.max_upload_bytes:
@@ -282,7 +282,7 @@ def create_import(
         Marking, {"tlp": tlp, "distribution": distribution, "sharing_group_id": sharing_group_id}
     )
     batch = imports.import_file(
-        db, actor=actor, fmt=format, data=body, marking=marking, filename=filename
+        db, actor=actor, fmt=format.import_format, data=body, marking=marking, filename=filename
     )
     return report_out(batch)
 

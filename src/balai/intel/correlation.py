@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, select, union_all
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
@@ -107,6 +107,23 @@ def _others(audience: ColumnElement[bool], own: set[uuid.UUID]) -> list[ColumnEl
     return [StixObject.is_latest.is_(True), StixObject.owner_org_id.not_in(own), audience]
 
 
+def _visible_pks(
+    session: Session, audience: ColumnElement[bool], own: set[uuid.UUID], pks: set[int]
+) -> set[int]:
+    """Of some objects' row keys, those of other holders' latest versions the actor sees."""
+    ordered = sorted(pks)
+    kept: set[int] = set()
+    for start in range(0, len(ordered), 500):
+        kept.update(
+            session.scalars(
+                select(StixObject.pk).where(
+                    StixObject.pk.in_(ordered[start : start + 500]), *_others(audience, own)
+                )
+            )
+        )
+    return kept
+
+
 def _inside_networks(
     session: Session,
     audience: ColumnElement[bool],
@@ -114,38 +131,44 @@ def _inside_networks(
     live: list[Match],
     found: dict[Key, set[int]],
 ) -> None:
-    """Others' addresses and smaller networks inside this object's networks (ranges over the
-    32-hex-digit bounds, fifty networks a query)."""
-    networks = [
+    """Others' addresses and smaller networks inside this object's networks.
+
+    Range scans of the index over the 32-hex-digit bounds, fifty networks a query joined by
+    UNION ALL (each part an index range whatever the planner thinks of an OR), then the
+    candidates go through the visibility rule."""
+    networks_ = [
         (m.value.value, m.value.ip_first, m.value.ip_last)
         for m in live
         if m.value.kind == ValueKind.CIDR and m.value.ip_first and m.value.ip_last
     ]
-    for start in range(0, len(networks), 50):
-        chunk = networks[start : start + 50]
-        ranges = [
-            and_(
-                ObservableValue.ip_first >= low,
-                ObservableValue.ip_first <= high,
-                ObservableValue.ip_last <= high,
-            )
-            for _, low, high in chunk
-        ]
-        query = (
+    for start in range(0, len(networks_), 50):
+        chunk = networks_[start : start + 50]
+        parts = [
             select(
                 ObservableValue.value,
                 ObservableValue.ip_first,
                 ObservableValue.ip_last,
                 ObservableValue.object_pk,
             )
-            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
-            .where(ObservableValue.kind.in_(IP_KINDS), or_(*ranges), *_others(audience, own))
-            .limit(REVERSE_LIMIT * len(chunk))
-        )
-        for text, first, last, pk in session.execute(query):
+            .where(
+                ObservableValue.ip_first >= low,
+                ObservableValue.ip_first <= high,
+                ObservableValue.ip_last <= high,
+                ObservableValue.kind.in_(IP_KINDS),
+            )
+            .limit(REVERSE_LIMIT)
+            for _, low, high in chunk
+        ]
+        candidates = session.execute(union_all(*[part.subquery().select() for part in parts]))
+        inside: list[tuple[str, int]] = []
+        for text, first, last, pk in candidates:
             for network, low, high in chunk:
                 if low <= (first or "") and (last or "~") <= high and text != network:
-                    found.setdefault((ValueKind.CIDR, network), set()).add(pk)
+                    inside.append((network, pk))
+        kept = _visible_pks(session, audience, own, {pk for _, pk in inside})
+        for network, pk in inside:
+            if pk in kept:
+                found.setdefault((ValueKind.CIDR, network), set()).add(pk)
 
 
 def _under_domains(
@@ -155,23 +178,31 @@ def _under_domains(
     live: list[Match],
     found: dict[Key, set[int]],
 ) -> None:
-    """Others' subdomains of this object's domains: ranges over the reversed labels."""
+    """Others' subdomains of this object's domains: ranges over the reversed labels, fifty a
+    query joined by UNION ALL, then through the visibility rule."""
     domains = [m.value.value for m in live if m.value.kind == ValueKind.DOMAIN]
     for start in range(0, len(domains), 50):
         chunk = {reversed_domain(d) + ".": d for d in domains[start : start + 50]}
-        ranges = [
-            and_(ObservableValue.rev >= prefix, ObservableValue.rev < prefix[:-1] + "/")
+        parts = [
+            select(ObservableValue.rev, ObservableValue.object_pk)
+            .where(
+                ObservableValue.rev >= prefix,
+                ObservableValue.rev < prefix[:-1] + "/",
+                ObservableValue.kind == ValueKind.DOMAIN,
+            )
+            .limit(REVERSE_LIMIT)
             for prefix in chunk
         ]
-        query = (
-            select(ObservableValue.rev, ObservableValue.object_pk)
-            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
-            .where(ObservableValue.kind == ValueKind.DOMAIN, or_(*ranges), *_others(audience, own))
-        )
-        for rev, pk in session.execute(query):
+        candidates = session.execute(union_all(*[part.subquery().select() for part in parts]))
+        under: list[tuple[str, int]] = []
+        for rev, pk in candidates:
             for prefix, domain in chunk.items():
                 if rev and rev.startswith(prefix):
-                    found.setdefault((ValueKind.DOMAIN, domain), set()).add(pk)
+                    under.append((domain, pk))
+        kept = _visible_pks(session, audience, own, {pk for _, pk in under})
+        for domain, pk in under:
+            if pk in kept:
+                found.setdefault((ValueKind.DOMAIN, domain), set()).add(pk)
 
 
 def _lookups(live: list[Match], known: networks.Lengths) -> Lookups:

@@ -67,6 +67,20 @@ class ImportFormat(StrEnum):
     TAXII = "taxii"
 
 
+class UploadFormat(StrEnum):
+    """The formats a file upload may be in (TAXII arrives by its own protocol)."""
+
+    STIX = "stix"
+    MISP = "misp"
+    CSV = "csv"
+    TEXT = "text"
+
+    @property
+    def import_format(self) -> ImportFormat:
+        """The matching import record format."""
+        return ImportFormat(self.value)
+
+
 class IntelImport(UUIDPk, Base):
     """One upload: who, what, under which marking, and its report."""
 

@@ -164,7 +164,7 @@ def store_objects(
     created: Counter[str] = Counter()
     versions: Counter[str] = Counter()
     present: Counter[str] = Counter()
-    held = _held_versions(session, owner_org_id, [obj["id"] for obj in objects])
+    held = held_versions(session, owner_org_id, [obj["id"] for obj in objects])
     newest: dict[str, datetime | None] = {}
     fresh: list[tuple[dict[str, Any], Tlp, str, datetime | None]] = []
     for obj, level in zip(objects, levels, strict=True):
@@ -254,7 +254,7 @@ def index_values(session: Session, latest: list[tuple[int, dict[str, Any]]]) -> 
     return len(carried)
 
 
-def _held_versions(
+def held_versions(
     session: Session, owner_org_id: uuid.UUID, ids: list[str]
 ) -> dict[str, dict[str, datetime | None]]:
     """The versions (and their modified times) the owner already holds of some objects."""
@@ -345,7 +345,7 @@ def import_objects(
         session, actor=actor, owner=owner, marking=marking, fmt=fmt, filename=filename
     )
     stix_sightings = [o for o in kept if o["type"] == "sighting"]
-    held = _held_versions(session, owner, [o["id"] for o in stix_sightings])
+    held = held_versions(session, owner, [o["id"] for o in stix_sightings])
     counts = store_objects(
         session,
         owner_org_id=owner,

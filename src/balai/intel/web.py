@@ -23,7 +23,7 @@ from balai.intel import groups, imports, misp_io, service, sightings, stix_io
 from balai.intel.api import csv_response, report_out
 from balai.intel.correlation import correlate
 from balai.intel.markings import Distribution, Tlp
-from balai.intel.models import Feedback, ImportFormat, IntelImport, StixObject
+from balai.intel.models import Feedback, ImportFormat, IntelImport, StixObject, UploadFormat
 from balai.intel.schemas import Marking, SharingGroupIn
 from balai.pagination import MAX_PER_PAGE
 from balai.web.deps import DB, AppSettings, PageActor
@@ -365,7 +365,7 @@ def upload_submit(
 
 def _format(value: str) -> ImportFormat:
     try:
-        return ImportFormat(value)
+        return UploadFormat(value).import_format
     except ValueError:
         raise ValidationFailed.one("format", f"unknown format {value!r}") from None
 

@@ -9,11 +9,12 @@ from balai.audit.web import router as audit
 from balai.checks.web import router as checks
 from balai.demo.web import router as demo
 from balai.directory.web import router as directory
+from balai.federation.web import router as federation
 from balai.intel.web import router as intel
 from balai.outbox.web import router as outbox
 from balai.taxii.web import router as taxii
 from balai.web.csrf import csrf_protect
 
 web_router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-for domain in (accounts, directory, checks, intel, taxii, audit, outbox, demo):
+for domain in (accounts, directory, checks, intel, taxii, federation, audit, outbox, demo):
     web_router.include_router(domain)
