@@ -237,37 +237,30 @@ def test_delete_an_object_the_organisation_shared(taxii: Taxii) -> None:
         for n in (1, 2)
     ]
     community.add_objects({"objects": versions})
-    other = httpx.delete(
-        f"{taxii.community}objects/{stix_id}/",
-        auth=taxii.basic(taxii.away_analyst),
-        headers={"Accept": TAXII},
-    )
-    assert other.status_code == 403, "only the holder deletes"
+    other = Collection(taxii.community, **taxii.creds(taxii.away_analyst))
+    with pytest.raises(Exception, match="403"):
+        other.delete_object(stix_id)
 
-    last = httpx.delete(
-        f"{taxii.community}objects/{stix_id}/",
-        auth=analyst,
-        headers={"Accept": TAXII},
-        params={"match[version]": "last"},
-    )
-    assert last.status_code == 200
+    community.delete_object(stix_id, version="last")
     left = community.get_object(stix_id, version="all")["objects"]
     assert [o["name"] for o in left] == ["v1"], "the older version is now the latest"
-    assert (
-        Collection(taxii.community, user=analyst[0], password=analyst[1]).get_object(stix_id)[
-            "objects"
-        ][0]["name"]
-        == "v1"
+    assert [o["name"] for o in community.get_object(stix_id)["objects"]] == ["v1"]
+    found = httpx.get(
+        f"{taxii.live.url}/api/v1/intel/search",
+        params={"q": "to-delete.example"},
+        headers={"Authorization": f"Bearer {analyst[1]}"},
     )
+    assert [i["stix_id"] for i in found.json()["items"]] == [stix_id], "still found by value"
 
-    every = httpx.delete(
-        f"{taxii.community}objects/{stix_id}/", auth=analyst, headers={"Accept": TAXII}
-    )
-    assert every.status_code == 200
+    community.delete_object(stix_id)
+    with pytest.raises(Exception, match="404"):
+        community.get_object(stix_id)
     gone = httpx.get(
-        f"{taxii.community}objects/{stix_id}/", auth=analyst, headers={"Accept": TAXII}
+        f"{taxii.live.url}/api/v1/intel/search",
+        params={"q": "to-delete.example"},
+        headers={"Authorization": f"Bearer {analyst[1]}"},
     )
-    assert gone.status_code == 404
+    assert gone.json()["items"] == [], "and gone from the value index"
 
 
 # Visibility
