@@ -10,11 +10,13 @@ value shared by more than the cap of objects is reported as common instead of li
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
@@ -124,6 +126,52 @@ def _visible_pks(
     return kept
 
 
+RANGES = 200  # index ranges a query, as branches of one UNION ALL
+
+
+@functools.cache
+def _network_ranges(size: int) -> CompoundSelect[Any]:
+    """Addresses and networks inside `size` networks: branch n yields n and the row."""
+    return union_all(
+        *[
+            select(
+                literal_column(str(n)).label("n"),
+                ObservableValue.value,
+                ObservableValue.object_pk,
+            )
+            .where(
+                ObservableValue.ip_first >= bindparam(f"low{n}"),
+                ObservableValue.ip_first <= bindparam(f"high{n}"),
+                ObservableValue.ip_last <= bindparam(f"high{n}"),
+                ObservableValue.kind.in_(IP_KINDS),
+            )
+            .limit(REVERSE_LIMIT)
+            .subquery()
+            .select()
+            for n in range(size)
+        ]
+    )
+
+
+@functools.cache
+def _domain_ranges(size: int) -> CompoundSelect[Any]:
+    """Subdomains of `size` domains (ranges of reversed labels): branch n yields n and a row."""
+    return union_all(
+        *[
+            select(literal_column(str(n)).label("n"), ObservableValue.object_pk)
+            .where(
+                ObservableValue.rev >= bindparam(f"low{n}"),
+                ObservableValue.rev < bindparam(f"high{n}"),
+                ObservableValue.kind == ValueKind.DOMAIN,
+            )
+            .limit(REVERSE_LIMIT)
+            .subquery()
+            .select()
+            for n in range(size)
+        ]
+    )
+
+
 def _inside_networks(
     session: Session,
     audience: ColumnElement[bool],
@@ -133,38 +181,24 @@ def _inside_networks(
 ) -> None:
     """Others' addresses and smaller networks inside this object's networks.
 
-    Range scans of the index over the 32-hex-digit bounds, fifty networks a query joined by
-    UNION ALL (each part an index range whatever the planner thinks of an OR), then the
-    candidates go through the visibility rule."""
-    networks_ = [
+    Range scans of the index over the 32-hex-digit bounds, one UNION ALL branch a network (an
+    index range whatever a planner thinks of an OR of ranges; the statement is built once per
+    size), then the candidates go through the visibility rule."""
+    wanted = [
         (m.value.value, m.value.ip_first, m.value.ip_last)
         for m in live
         if m.value.kind == ValueKind.CIDR and m.value.ip_first and m.value.ip_last
     ]
-    for start in range(0, len(networks_), 50):
-        chunk = networks_[start : start + 50]
-        parts = [
-            select(
-                ObservableValue.value,
-                ObservableValue.ip_first,
-                ObservableValue.ip_last,
-                ObservableValue.object_pk,
-            )
-            .where(
-                ObservableValue.ip_first >= low,
-                ObservableValue.ip_first <= high,
-                ObservableValue.ip_last <= high,
-                ObservableValue.kind.in_(IP_KINDS),
-            )
-            .limit(REVERSE_LIMIT)
-            for _, low, high in chunk
+    for start in range(0, len(wanted), RANGES):
+        chunk = wanted[start : start + RANGES]
+        params = {}
+        for n, (_, low, high) in enumerate(chunk):
+            params[f"low{n}"], params[f"high{n}"] = low, high
+        inside = [
+            (chunk[n][0], pk)
+            for n, text, pk in session.execute(_network_ranges(len(chunk)), params)
+            if text != chunk[n][0]
         ]
-        candidates = session.execute(union_all(*[part.subquery().select() for part in parts]))
-        inside: list[tuple[str, int]] = []
-        for text, first, last, pk in candidates:
-            for network, low, high in chunk:
-                if low <= (first or "") and (last or "~") <= high and text != network:
-                    inside.append((network, pk))
         kept = _visible_pks(session, audience, own, {pk for _, pk in inside})
         for network, pk in inside:
             if pk in kept:
@@ -178,27 +212,16 @@ def _under_domains(
     live: list[Match],
     found: dict[Key, set[int]],
 ) -> None:
-    """Others' subdomains of this object's domains: ranges over the reversed labels, fifty a
-    query joined by UNION ALL, then through the visibility rule."""
+    """Others' subdomains of this object's domains: ranges over the reversed labels, one
+    UNION ALL branch a domain, then through the visibility rule."""
     domains = [m.value.value for m in live if m.value.kind == ValueKind.DOMAIN]
-    for start in range(0, len(domains), 50):
-        chunk = {reversed_domain(d) + ".": d for d in domains[start : start + 50]}
-        parts = [
-            select(ObservableValue.rev, ObservableValue.object_pk)
-            .where(
-                ObservableValue.rev >= prefix,
-                ObservableValue.rev < prefix[:-1] + "/",
-                ObservableValue.kind == ValueKind.DOMAIN,
-            )
-            .limit(REVERSE_LIMIT)
-            for prefix in chunk
-        ]
-        candidates = session.execute(union_all(*[part.subquery().select() for part in parts]))
-        under: list[tuple[str, int]] = []
-        for rev, pk in candidates:
-            for prefix, domain in chunk.items():
-                if rev and rev.startswith(prefix):
-                    under.append((domain, pk))
+    for start in range(0, len(domains), RANGES):
+        chunk = domains[start : start + RANGES]
+        params = {}
+        for n, domain in enumerate(chunk):
+            prefix = reversed_domain(domain) + "."
+            params[f"low{n}"], params[f"high{n}"] = prefix, prefix[:-1] + "/"
+        under = [(chunk[n], pk) for n, pk in session.execute(_domain_ranges(len(chunk)), params)]
         kept = _visible_pks(session, audience, own, {pk for _, pk in under})
         for domain, pk in under:
             if pk in kept:
