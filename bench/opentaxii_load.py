@@ -64,4 +64,7 @@ with engine.begin() as conn:
                 rows = []
     if rows:
         conn.execute(taxii2models.STIXObject.__table__.insert(), rows)
+# Statistics, as autovacuum would gather them in service (and as Balai's import does itself).
+with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    conn.execute(sqlalchemy.text("ANALYZE"))
 print(json.dumps({"api_root": str(root), "collection": str(collection)}))

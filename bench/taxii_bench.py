@@ -334,6 +334,13 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
     }
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    saved = out / f"taxii-{args.db}.json"
+
+    def save() -> None:  # after each server, so a server that never answers loses nothing
+        saved.write_text(json.dumps(results, indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url, name = database(args.db, workdir)
@@ -344,6 +351,7 @@ def main() -> None:
             )
         finally:
             drop(name)
+        save()
         if "opentaxii" not in args.skip:
             (workdir / "opentaxii").mkdir()
             url, name = (
@@ -355,6 +363,7 @@ def main() -> None:
                 results["opentaxii"] = opentaxii(workdir, objects, url, args.limit, args.pages)
             finally:
                 drop(name)
+            save()
         if "medallion" not in args.skip:
             small = objects[: args.medallion_count]
             results["medallion"] = medallion(workdir, small, args.limit, args.pages)
@@ -378,9 +387,7 @@ def main() -> None:
     for key in ("balai_vs_opentaxii_objects_per_s", "opentaxii_vs_balai_p99"):
         if key in results:
             console.print(f"{key}: {results[key]}")
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"taxii-{args.db}.json").write_text(json.dumps(results, indent=2))
+    save()
 
 
 if __name__ == "__main__":
