@@ -90,6 +90,50 @@ def _anonymous(ip: str | None) -> Actor:
     return Actor(via=Via.SESSION, client_ip=ip)
 
 
+def _verified(
+    session: Session,
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    client_ip: str | None,
+    basic: bool,
+) -> tuple[LoginStatus, User | None]:
+    """Throttling, the password check and the audit of failures, shared by the log-in page
+    and HTTP Basic (where an account with a second factor may not use its password alone)."""
+    extra = {"via": "basic"} if basic else {}
+    if is_throttled(session, settings=settings, email=email, ip=client_ip):
+        record(
+            session,
+            actor=_anonymous(client_ip),
+            action=AuditAction.LOGIN_THROTTLED,
+            actor_label=email[:320] or "(empty)",
+            details={"email": email[:320], **extra},
+        )
+        return LoginStatus.THROTTLED, None
+    user = session.scalar(select(User).where(User.email == email))
+    stored = user.password_hash if user is not None else None
+    if (
+        user is None
+        or not verify_password(stored, password)
+        or not user.active
+        or (basic and user.has_totp)
+    ):
+        note_failure(session, _account_key(email), _ip_key(client_ip))
+        record(
+            session,
+            actor=_anonymous(client_ip),
+            action=AuditAction.LOGIN_FAILED,
+            actor_label=email[:320] or "(empty)",
+            object_type="user" if user else None,
+            object_id=user.id if user else None,
+            object_org_id=user.organisation_id if user else None,
+            details={"email": email[:320], **extra},
+        )
+        return LoginStatus.FAILED, None
+    return LoginStatus.OK, user
+
+
 def login(
     session: Session,
     *,
@@ -101,30 +145,11 @@ def login(
 ) -> LoginResult:
     """Check a password, throttling repeated failures; open a (possibly MFA-pending) session."""
     email = email.strip().lower()
-    if is_throttled(session, settings=settings, email=email, ip=client_ip):
-        record(
-            session,
-            actor=_anonymous(client_ip),
-            action=AuditAction.LOGIN_THROTTLED,
-            actor_label=email[:320] or "(empty)",
-            details={"email": email[:320]},
-        )
-        return LoginResult(LoginStatus.THROTTLED)
-    user = session.scalar(select(User).where(User.email == email))
-    stored = user.password_hash if user is not None else None
-    if user is None or not verify_password(stored, password) or not user.active:
-        note_failure(session, _account_key(email), _ip_key(client_ip))
-        record(
-            session,
-            actor=_anonymous(client_ip),
-            action=AuditAction.LOGIN_FAILED,
-            actor_label=email[:320] or "(empty)",
-            object_type="user" if user else None,
-            object_id=user.id if user else None,
-            object_org_id=user.organisation_id if user else None,
-            details={"email": email[:320]},
-        )
-        return LoginResult(LoginStatus.FAILED)
+    status, user = _verified(
+        session, settings=settings, email=email, password=password, client_ip=client_ip, basic=False
+    )
+    if user is None:
+        return LoginResult(status)
     assert user.password_hash is not None  # verify_password is False without a hash
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -143,30 +168,9 @@ def password_user(
     same throttling and audit as the log-in page. An account with a second factor cannot
     authenticate this way: its tools use an API key."""
     email = email.strip().lower()
-    if is_throttled(session, settings=settings, email=email, ip=client_ip):
-        record(
-            session,
-            actor=_anonymous(client_ip),
-            action=AuditAction.LOGIN_THROTTLED,
-            actor_label=email[:320] or "(empty)",
-            details={"email": email[:320], "via": "basic"},
-        )
-        return None
-    user = session.scalar(select(User).where(User.email == email))
-    stored = user.password_hash if user is not None else None
-    if user is None or not verify_password(stored, password) or not user.active or user.has_totp:
-        note_failure(session, _account_key(email), _ip_key(client_ip))
-        record(
-            session,
-            actor=_anonymous(client_ip),
-            action=AuditAction.LOGIN_FAILED,
-            actor_label=email[:320] or "(empty)",
-            object_type="user" if user else None,
-            object_id=user.id if user else None,
-            object_org_id=user.organisation_id if user else None,
-            details={"email": email[:320], "via": "basic"},
-        )
-        return None
+    _, user = _verified(
+        session, settings=settings, email=email, password=password, client_ip=client_ip, basic=True
+    )
     return user
 
 
