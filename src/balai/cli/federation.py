@@ -11,7 +11,6 @@ from rich.table import Table
 from balai.access.actor import Actor, Via
 from balai.cli.common import console, err, settings, unit_of_work
 from balai.federation import service
-from balai.federation.models import SyncRun
 from balai.federation.schemas import PeerIn
 from balai.intel.markings import Distribution
 from balai.taxii.collections import COMMUNITY, CONNECTED
@@ -120,7 +119,22 @@ def list_() -> None:
         console.print(table)
 
 
-def _report(run: SyncRun, verb: str) -> None:
+PeerName = Annotated[str, typer.Argument(help="The peer's name or id.")]
+PageSize = Annotated[int, typer.Option(min=1, max=10_000, help="Objects a request.")]
+
+
+def _run(name: str, page_size: int, direction: str) -> None:
+    """Pull or push, committing each page; report how far it got, and fail on an error."""
+    config = settings()
+    act, verb, where = (
+        (service.pull, "pulled", "from") if direction == "pull" else (service.push, "pushed", "to")
+    )
+    with unit_of_work(config) as session:
+        peer = service.get_peer(session, actor=CLI, key=name)
+        with console.status(f"{direction}ing {where} {peer.name}"):
+            run = act(
+                session, peer=peer, settings=config, checkpoint=session.commit, page_size=page_size
+            )
     if run.error:
         err.print(f"[red]error:[/red] {verb} stopped after {run.objects} objects: ", end="")
         err.print(run.error, markup=False)
@@ -129,35 +143,15 @@ def _report(run: SyncRun, verb: str) -> None:
 
 
 @app.command("pull")
-def pull_(
-    name: Annotated[str, typer.Argument(help="The peer's name or id.")],
-    page_size: Annotated[int, typer.Option(min=1, max=10_000, help="Objects a request.")] = 1000,
-) -> None:
+def pull_(name: PeerName, page_size: PageSize = 1000) -> None:
     """Pull what the peer added since the last pull (resumes where a crash stopped it)."""
-    config = settings()
-    with unit_of_work(config) as session:
-        peer = service.get_peer(session, actor=CLI, key=name)
-        with console.status(f"pulling from {peer.name}"):
-            run = service.pull(
-                session, peer=peer, settings=config, checkpoint=session.commit, page_size=page_size
-            )
-    _report(run, "pulled")
+    _run(name, page_size, "pull")
 
 
 @app.command("push")
-def push_(
-    name: Annotated[str, typer.Argument(help="The peer's name or id.")],
-    page_size: Annotated[int, typer.Option(min=1, max=10_000, help="Objects a request.")] = 1000,
-) -> None:
+def push_(name: PeerName, page_size: PageSize = 1000) -> None:
     """Push what the peer may receive and has not yet."""
-    config = settings()
-    with unit_of_work(config) as session:
-        peer = service.get_peer(session, actor=CLI, key=name)
-        with console.status(f"pushing to {peer.name}"):
-            run = service.push(
-                session, peer=peer, settings=config, checkpoint=session.commit, page_size=page_size
-            )
-    _report(run, "pushed")
+    _run(name, page_size, "push")
 
 
 @app.command("remove")
