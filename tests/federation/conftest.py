@@ -13,21 +13,19 @@ from sqlalchemy.orm import Session
 
 from balai.accounts.models import Role, User
 from balai.config import Settings, load_settings
-from balai.db import make_engine, transaction
+from balai.db import transaction
 from balai.directory.models import Organisation, OrgKind
 from balai.federation import service
 from balai.federation.models import Peer
 from balai.federation.schemas import PeerIn
 from balai.intel.markings import Distribution, Tlp
 from balai.intel.models import SharingGroup, SharingGroupMember, StixObject
-from balai.migrate import upgrade
 from balai.taxii.collections import COMMUNITY, CONNECTED
 from tests.conftest import SECRET, Databases
 from tests.factories import actor_for, api_key_for, make_org, make_user
-from tests.functional.conftest import Instance
+from tests.functional.conftest import Instance, close_instance, new_instance
 from tests.intel.conftest import client, intel  # noqa: F401  # the page tests' fixtures
 from tests.intel.helpers import bundle, import_as, indicator
-from tests.smtp import SmtpSink
 
 
 @dataclass
@@ -87,12 +85,7 @@ class Node:
 
 
 def start_node(databases: Databases, name: str, country: str) -> Node:
-    url = databases.new_url(f"fed_{name.lower()}")
-    engine = make_engine(url)
-    upgrade(engine)
-    sink = SmtpSink()
-    sink.start()
-    live = Instance(database_url=url, engine=engine, sink=sink)
+    live = new_instance(databases, f"fed_{name.lower()}")
     with transaction(live.factory) as db:
         cert = make_org(db, name=f"{name} CERT", country=country)
         analyst = make_user(db, cert, email=f"analyst@{name.lower()}.example")
@@ -102,9 +95,7 @@ def start_node(databases: Databases, name: str, country: str) -> Node:
 
 
 def stop_node(node: Node) -> None:
-    node.live.stop()
-    node.live.sink.stop()
-    node.live.engine.dispose()
+    close_instance(node.live)
 
 
 def account_at(node: Node, stands_for: str, country: str) -> tuple[Organisation, str, str]:

@@ -103,16 +103,26 @@ class Instance:
                 process.wait()
 
 
-@pytest.fixture
-def instance(databases: Databases) -> Iterator[Instance]:
-    """A migrated empty instance; the test starts the processes it needs."""
-    url = databases.new_url("live")
+def new_instance(databases: Databases, label: str) -> Instance:
+    """A migrated empty instance with its SMTP sink running; end it with close_instance."""
+    url = databases.new_url(label)
     engine = make_engine(url)
     upgrade(engine)
     sink = SmtpSink()
     sink.start()
-    live = Instance(database_url=url, engine=engine, sink=sink)
-    yield live
+    return Instance(database_url=url, engine=engine, sink=sink)
+
+
+def close_instance(live: Instance) -> None:
+    """Stop an instance's processes and sink, and let go of its database."""
     live.stop()
-    sink.stop()
-    engine.dispose()
+    live.sink.stop()
+    live.engine.dispose()
+
+
+@pytest.fixture
+def instance(databases: Databases) -> Iterator[Instance]:
+    """A migrated empty instance; the test starts the processes it needs."""
+    live = new_instance(databases, "live")
+    yield live
+    close_instance(live)

@@ -10,18 +10,16 @@ from dataclasses import dataclass
 import pytest
 
 from balai.accounts.models import Role, User
-from balai.db import make_engine, transaction
+from balai.db import transaction
 from balai.directory.models import Organisation
 from balai.intel.markings import Distribution, Tlp
 from balai.intel.models import SharingGroup, SharingGroupMember
-from balai.migrate import upgrade
 from balai.taxii.collections import COMMUNITY, EVERYTHING
 from tests.conftest import Databases
 from tests.factories import PASSWORD, api_key_for, make_org, make_user
-from tests.functional.conftest import Instance
+from tests.functional.conftest import Instance, close_instance, new_instance
 from tests.intel.conftest import client, intel  # noqa: F401  # the page tests' fixtures
 from tests.intel.helpers import bundle, import_as, indicator, new_id
-from tests.smtp import SmtpSink
 
 BULK = 10_000
 MAX_BODY = 200_000
@@ -86,12 +84,7 @@ def _group(db: object, name: str, owner: Organisation, *members: Organisation) -
 @pytest.fixture(scope="module")
 def taxii(databases: Databases) -> Iterator[Taxii]:
     """One server for the module: seeding ten thousand objects once keeps the suite fast."""
-    url = databases.new_url("taxii")
-    engine = make_engine(url)
-    upgrade(engine)
-    sink = SmtpSink()
-    sink.start()
-    live = Instance(database_url=url, engine=engine, sink=sink)
+    live = new_instance(databases, "taxii")
     with transaction(live.factory) as db:
         home = make_org(db, name="ThaiCERT", country="TH")
         away = make_org(db, name="MyCERT", country="MY")
@@ -158,6 +151,4 @@ def taxii(databases: Databases) -> Iterator[Taxii]:
         red_id=red["id"],
         community_ids=[o["id"] for o in community],
     )
-    live.stop()
-    sink.stop()
-    engine.dispose()
+    close_instance(live)
