@@ -10,7 +10,8 @@ from balai.checks.api import router as checks
 from balai.directory.api import router as directory
 from balai.intel.api import router as intel
 from balai.outbox.api import router as outbox
+from balai.scan.api import router as scan
 
 api_router = APIRouter()
-for domain in (directory, checks, intel, accounts, audit, outbox):
+for domain in (directory, checks, intel, scan, accounts, audit, outbox):
     api_router.include_router(domain)

@@ -1,0 +1,1 @@
+"""The log scanner: logs against shared indicators; exports for detection engines."""

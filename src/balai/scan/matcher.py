@@ -1,0 +1,405 @@
+"""Exact matching of log text against a set of indicators, as Zeek's intel framework means it.
+
+A chunk of log text is cut into tokens by one ``bytes.translate`` (which also lower-cases) and
+``split``, both in C; the tokens equal to an indicator are found by a set intersection, also in C.
+Only tokens never seen before are looked at in Python, for what equality cannot find: a
+subdomain of a listed domain, an address inside a listed network, an IPv6 address written in
+another form, ``host:port`` and ``mailto:`` forms, and full URLs. Logs repeat themselves, so a
+bounded cache of tokens already found clean keeps the Python part small.
+
+Matching rules (docs/user/scanner.md):
+
+- IPv4 and IPv6: a whole address token equal to an indicator, or inside an indicator network;
+- domains: a host name equal to the indicator or any subdomain of it, case-insensitive;
+- URLs: a URL in the line, normalised (scheme and host case, default port, defanged forms);
+- MD5, SHA-1, SHA-256 and e-mail addresses: the whole token, case-insensitive.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from balai.intel.models import ValueKind
+from balai.intel.observables import Value, url_value
+
+TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@:"
+# One translation lower-cases and turns every byte that cannot be part of a token into a space.
+# Line ends stay, so that hits can be placed on their lines.
+_TOKENS = bytes(
+    (c + 32 if 65 <= c <= 90 else c) if bytes([c]).lower() in TOKEN_CHARS or c == 10 else 32
+    for c in range(256)
+)
+_BLANK = (32, 10)
+_HEX_COLON_DOT = b"0123456789abcdef:."
+_EDGE = b".-_"
+_EDGE_BYTES = frozenset(_EDGE)
+_DIGITS = range(0x30, 0x3A)
+# Tokens that only a defanged text has ("evil[.]com" gives "evil . com"): the text is refanged
+# and cut again only when one of them is there.
+_DEFANG_TOKENS = frozenset({b".", b"@", b"dot", b"hxxp", b"hxxps", b"hxxp:", b"hxxps:"})
+_REFANG = [
+    (re.compile(rb"h(?:xx|XX)p(s?)(?=://|\[://\]|\[:\]//)", re.I), rb"http\1"),
+    (re.compile(rb"\[(?:\.|dot)\]|\((?:\.|dot)\)", re.I), b"."),
+    (re.compile(rb"\[://\]"), b"://"),
+    (re.compile(rb"\[:\]"), b":"),
+    (re.compile(rb"\[(?:@|at)\]", re.I), b"@"),
+]
+_URL = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>`|\\{}^]+")
+CLEAN_CACHE_LIMIT = 400_000
+FIND_EACH_LIMIT = 8
+
+
+class Match(NamedTuple):
+    """One indicator matched by part of a token: ``offset`` and ``length`` within the token."""
+
+    kind: ValueKind | None  # None: the token is the host of a listed URL; compare the line's URLs
+    indicator: str
+    offset: int
+    length: int
+
+
+@dataclass
+class IndicatorSet:
+    """The indicators a scan looks for, in the forms the matcher compares."""
+
+    exact: dict[bytes, ValueKind] = field(default_factory=dict)
+    networks4: dict[int, set[int]] = field(default_factory=dict)
+    networks6: dict[int, set[int]] = field(default_factory=dict)
+    urls: set[str] = field(default_factory=set)
+    # URLs listed without a scheme (maltrail's "host/path" trails), as "host/path": any scheme.
+    urls_any_scheme: set[str] = field(default_factory=set)
+    url_hosts: set[bytes] = field(default_factory=set)
+    # The first two octets ("10.1") of every address some IPv4 network may contain, as written
+    # in logs: a cheap test before an address is parsed and compared with each prefix length.
+    networks4_by_16: set[bytes] = field(default_factory=set)
+
+    def add(self, value: Value, *, any_scheme: bool = False) -> None:
+        """Add one normalised value; a URL with ``any_scheme`` matches whatever its scheme."""
+        if value.kind == ValueKind.CIDR:
+            network = ipaddress.ip_network(value.value)
+            table = self.networks4 if network.version == 4 else self.networks6
+            shift = network.max_prefixlen - network.prefixlen
+            table.setdefault(network.prefixlen, set()).add(int(network.network_address) >> shift)
+            if network.version == 4:
+                self._index_by_16(network)
+        elif value.kind == ValueKind.URL:
+            if any_scheme:
+                self.urls_any_scheme.add(value.value.split("://", 1)[1])
+            else:
+                self.urls.add(value.value)
+            host = urlsplit(value.value).hostname
+            if host:
+                self.url_hosts.add(host.encode())
+        elif value.kind != ValueKind.ASN:
+            self.exact[value.value.encode()] = value.kind
+
+    def _index_by_16(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+        first = int(network.network_address) >> 16
+        last = int(network.broadcast_address) >> 16
+        self.networks4_by_16.update(
+            f"{prefix >> 8}.{prefix & 255}".encode() for prefix in range(first, last + 1)
+        )
+
+    def __len__(self) -> int:
+        return (
+            len(self.exact)
+            + len(self.urls)
+            + len(self.urls_any_scheme)
+            + sum(len(s) for s in self.networks4.values())
+            + sum(len(s) for s in self.networks6.values())
+        )
+
+
+class Hit(NamedTuple):
+    """An indicator found on a line; ``line`` counts from 1 within the scanned piece."""
+
+    line: int
+    kind: ValueKind
+    indicator: str
+    text: str
+    line_text: str
+
+
+@dataclass
+class Matcher:
+    """Finds indicators in chunks of log text; keeps caches of tokens it has looked at."""
+
+    indicators: IndicatorSet
+    clean: set[bytes] = field(default_factory=set)
+    known: dict[bytes, tuple[Match, ...]] = field(default_factory=dict)
+
+    def scan(self, chunk: bytes, first_line: int = 1) -> list[Hit]:
+        """Every hit in a chunk of whole lines; line numbers start at ``first_line``."""
+        if len(self.known) > CLEAN_CACHE_LIMIT:
+            self.known.clear()
+        tokens = chunk.translate(_TOKENS)
+        unique = set(tokens.split())
+        if not _DEFANG_TOKENS.isdisjoint(unique):
+            refanged = _refang(chunk)
+            if refanged != chunk:
+                chunk = refanged
+                tokens = chunk.translate(_TOKENS)
+                unique = set(tokens.split())
+        # Set difference iterates its left side: the chunk's tokens, not the (larger) cache.
+        fresh = unique - self.clean
+        fresh.difference_update(self.known)
+        if fresh:
+            self._learn(fresh)
+        found = unique.intersection(self.known)
+        if not found:
+            return []
+        located: list[tuple[int, Match]] = []
+        url_lines: set[int] = set()
+        for start, token in _positions(tokens, found):
+            for match in self.known[token]:
+                if match.kind is None:
+                    url_lines.add(chunk.rfind(b"\n", 0, start) + 1)
+                else:
+                    located.append((start + match.offset, match))
+        hits = _hits(chunk, located, first_line)
+        if url_lines:
+            hits.extend(self._url_hits(chunk, sorted(url_lines), first_line))
+            hits.sort(key=lambda hit: hit.line)
+        return hits
+
+    def _learn(self, fresh: set[bytes]) -> None:
+        """Look at tokens never seen before; remember which match and which are clean.
+
+        Most fresh tokens are time stamps, ids and addresses that match nothing: they take the
+        short paths here, without a call; anything unusual goes to ``_inspect``.
+        """
+        known = self.known
+        indicators = self.indicators
+        exact = indicators.exact
+        url_hosts = indicators.url_hosts
+        by_16 = indicators.networks4_by_16
+        clean: list[bytes] = []
+        for token in fresh:
+            first, last = token[0], token[-1]
+            if (
+                first in _EDGE_BYTES
+                or last in _EDGE_BYTES
+                or b":" in token
+                or b"@" in token
+                or token in url_hosts
+            ):
+                matches = self._inspect(token)
+            elif b"." not in token:
+                kind = exact.get(token)
+                matches = [Match(kind, token.decode(), 0, len(token))] if kind else []
+            elif last in _DIGITS:
+                kind = exact.get(token)
+                matches = [Match(kind, token.decode(), 0, len(token))] if kind else []
+                if by_16 and token.count(b".") == 3:
+                    second = token.find(b".", token.find(b".") + 1)
+                    if token[:second] in by_16:
+                        matches.extend(self._ipv4_networks(token, 0))
+            else:
+                matches = self._plain(token, 0)
+            if matches:
+                known[token] = tuple(matches)
+            else:
+                clean.append(token)
+        if len(self.clean) + len(clean) > CLEAN_CACHE_LIMIT:
+            self.clean.clear()
+        self.clean.update(clean)
+
+    def _inspect(self, token: bytes) -> list[Match]:
+        if b":" not in token:
+            return self._plain(token, 0)
+        matches: list[Match] = []
+        if token.count(b":") >= 2 and not token.translate(None, _HEX_COLON_DOT):
+            matches.extend(self._ipv6(token))
+            if token in self.indicators.url_hosts:
+                matches.append(Match(None, "", 0, len(token)))
+        offset = 0
+        for part in token.split(b":"):
+            if part:
+                matches.extend(self._plain(part, offset))
+            offset += len(part) + 1
+        return matches
+
+    def _plain(self, token: bytes, offset: int) -> list[Match]:
+        """Matches in a token without a colon: exact, subdomain, network, e-mail host."""
+        indicators = self.indicators
+        core = token.strip(_EDGE)
+        if not core:
+            return []
+        if len(core) != len(token):
+            offset += token.find(core)
+        matches: list[Match] = []
+        kind = indicators.exact.get(core)
+        if kind is not None:
+            matches.append(Match(kind, core.decode(), offset, len(core)))
+        if core in indicators.url_hosts:
+            matches.append(Match(None, "", offset, len(core)))
+        at = core.rfind(b"@")
+        if at >= 0:
+            host = core[at + 1 :]
+            host_kind = indicators.exact.get(host)
+            if host_kind is ValueKind.DOMAIN:
+                matches.append(Match(host_kind, host.decode(), offset + at + 1, len(host)))
+            matches.extend(self._parents(host, offset + at + 1))
+        elif b"." in core:
+            if core[-1] in _DIGITS:
+                if indicators.networks4:
+                    matches.extend(self._ipv4_networks(core, offset))
+            else:
+                matches.extend(self._parents(core, offset))
+        return matches
+
+    def _parents(self, host: bytes, offset: int) -> list[Match]:
+        """Listed domains that ``host`` is a subdomain of."""
+        exact = self.indicators.exact
+        matches = []
+        dot = host.find(b".")
+        while dot >= 0:
+            parent = host[dot + 1 :]
+            if exact.get(parent) is ValueKind.DOMAIN:
+                matches.append(Match(ValueKind.DOMAIN, parent.decode(), offset, len(host)))
+            dot = host.find(b".", dot + 1)
+        return matches
+
+    def _ipv4_networks(self, token: bytes, offset: int) -> list[Match]:
+        parts = token.split(b".")
+        if len(parts) != 4:
+            return []
+        number = 0
+        for part in parts:
+            if not part.isdigit() or len(part) > 3 or int(part) > 255:
+                return []
+            number = number << 8 | int(part)
+        return [
+            Match(ValueKind.CIDR, _network_text(4, length, prefix), offset, len(token))
+            for length, prefix in _containing(self.indicators.networks4, number, 32)
+        ]
+
+    def _ipv6(self, token: bytes) -> list[Match]:
+        text = token.strip(b".").decode()
+        try:
+            address = ipaddress.IPv6Address(text)
+        except ValueError:
+            return []
+        matches = []
+        offset = token.find(text.encode())
+        compressed = address.compressed.encode()
+        kind = self.indicators.exact.get(compressed)
+        if kind is not None:
+            matches.append(Match(kind, address.compressed, offset, len(text)))
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            v4 = str(mapped).encode()
+            kind = self.indicators.exact.get(v4)
+            if kind is not None:
+                matches.append(Match(kind, v4.decode(), offset, len(text)))
+            matches.extend(
+                Match(ValueKind.CIDR, _network_text(4, length, prefix), offset, len(text))
+                for length, prefix in _containing(self.indicators.networks4, int(mapped), 32)
+            )
+        matches.extend(
+            Match(ValueKind.CIDR, _network_text(6, length, prefix), offset, len(text))
+            for length, prefix in _containing(self.indicators.networks6, int(address), 128)
+        )
+        return matches
+
+    def _url_hits(self, chunk: bytes, line_starts: list[int], first_line: int) -> list[Hit]:
+        """Full URLs on the lines that mention a listed URL's host."""
+        urls = self.indicators.urls
+        any_scheme = self.indicators.urls_any_scheme
+        hits = []
+        counted, line = 0, first_line
+        for start in line_starts:
+            line += chunk.count(b"\n", counted, start)
+            counted = start
+            end = chunk.find(b"\n", start)
+            raw_line = chunk[start : end if end >= 0 else len(chunk)]
+            for found in _URL.finditer(raw_line):
+                text = found.group().decode("utf-8", "replace").rstrip(".,;:)]")
+                value = url_value(text)
+                if value is None:
+                    continue
+                if value.value in urls:
+                    hits.append(Hit(line, ValueKind.URL, value.value, text, _line_text(raw_line)))
+                    continue
+                rest = value.value.split("://", 1)[1]
+                if rest in any_scheme:
+                    hits.append(Hit(line, ValueKind.URL, rest, text, _line_text(raw_line)))
+        return hits
+
+
+def _containing(table: dict[int, set[int]], number: int, bits: int) -> Iterable[tuple[int, int]]:
+    for length, prefixes in table.items():
+        prefix = number >> (bits - length)
+        if prefix in prefixes:
+            yield length, prefix
+
+
+def _network_text(version: int, length: int, prefix: int) -> str:
+    bits = 32 if version == 4 else 128
+    return str(ipaddress.ip_network((prefix << (bits - length), length)))
+
+
+def _refang(chunk: bytes) -> bytes:
+    for pattern, replacement in _REFANG:
+        chunk = pattern.sub(replacement, chunk)
+    return chunk
+
+
+def _positions(tokens: bytes, found: set[bytes]) -> Iterable[tuple[int, bytes]]:
+    """Where the found tokens stand in the translated chunk.
+
+    A few tokens are searched for one by one (each a fast ``find`` over the chunk); many are
+    found line by line, which costs one pass whatever their number.
+    """
+    if len(found) <= FIND_EACH_LIMIT:
+        for token in found:
+            for start in _occurrences(tokens, token):
+                yield start, token
+        return
+    offset = 0
+    for line in tokens.split(b"\n"):
+        words = line.split()
+        if not found.isdisjoint(words):
+            for token in found.intersection(words):
+                for start in _occurrences(line, token):
+                    yield offset + start, token
+        offset += len(line) + 1
+
+
+def _occurrences(tokens: bytes, token: bytes) -> Iterable[int]:
+    """Start positions of ``token`` as a whole token in the translated chunk."""
+    size = len(token)
+    end_of_text = len(tokens)
+    start = tokens.find(token)
+    while start >= 0:
+        end = start + size
+        if (start == 0 or tokens[start - 1] in _BLANK) and (
+            end == end_of_text or tokens[end] in _BLANK
+        ):
+            yield start
+        start = tokens.find(token, end)
+
+
+def _line_text(raw: bytes) -> str:
+    return raw[:2000].rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _hits(chunk: bytes, located: list[tuple[int, Match]], first_line: int) -> list[Hit]:
+    located.sort(key=lambda item: item[0])
+    hits = []
+    counted, line = 0, first_line
+    for position, match in located:
+        assert match.kind is not None  # URL-host markers are never located
+        line += chunk.count(b"\n", counted, position)
+        counted = position
+        start = chunk.rfind(b"\n", 0, position) + 1
+        end = chunk.find(b"\n", position)
+        text = chunk[position : position + match.length].decode("utf-8", "replace")
+        raw_line = chunk[start : end if end >= 0 else len(chunk)]
+        hits.append(Hit(line, match.kind, match.indicator, text, _line_text(raw_line)))
+    return hits
