@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from balai.cli import accounts, database, directory, federation, intel, server
+from balai.cli import accounts, database, directory, federation, intel, scan, server
 
 app = typer.Typer(
     name="balai",
@@ -24,3 +24,5 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(intel.app, name="intel")
 app.add_typer(intel.warninglists_app, name="warninglists")
 app.add_typer(federation.app, name="federation")
+app.command("scan")(scan.scan)
+app.command("export")(scan.export)

@@ -1,0 +1,134 @@
+"""The scanner's local copy of the platform's indicators, for scanning offline.
+
+One SQLite file per server and key: the values with what is known of them (indicator id,
+name, marking, decay score, PAP, validity) and, worked out once at download, the warninglist
+each value is on. A download writes a new file and renames it over the old one, so a failed
+download leaves the previous copy whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from balai.intel.models import ValueKind
+from balai.intel.observables import Value
+from balai.scan.indicators import EXAMPLES, Info, Loaded, benign
+from balai.scan.matcher import IndicatorSet
+
+COLUMNS = ("kind", "value", "stix_id", "name", "tlp", "score", "pap", "valid_until")
+_EXACT = {
+    kind.value: kind
+    for kind in ValueKind
+    if kind not in (ValueKind.CIDR, ValueKind.URL, ValueKind.ASN)
+}
+
+
+def default_dir() -> Path:
+    """$BALAI_CACHE_DIR, else $XDG_CACHE_HOME/balai, else ~/.cache/balai."""
+    configured = os.environ.get("BALAI_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "balai"
+
+
+def cache_path(folder: Path, server: str, api_key: str) -> Path:
+    """The cache file of one server and key (a hash of both: the key itself is not stored)."""
+    digest = hashlib.sha256(f"{server.rstrip('/')}\n{api_key}".encode()).hexdigest()[:20]
+    return folder / f"indicators-{digest}.sqlite3"
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """When and from where a cache was filled, and how many values it holds."""
+
+    server: str
+    downloaded_at: datetime
+    values: int
+
+
+def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
+    """Fill a new cache file from the server's rows, then put it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial")
+    temporary.unlink(missing_ok=True)
+    check = benign().check
+    count = 0
+    with sqlite3.connect(temporary) as db:
+        db.execute(f"CREATE TABLE indicators ({', '.join(COLUMNS)}, warninglist)")
+        db.execute("CREATE TABLE meta (key PRIMARY KEY, value)")
+
+        def records() -> Iterable[tuple[Any, ...]]:
+            nonlocal count
+            for row in rows:
+                count += 1
+                listed = check(Value(ValueKind(row["kind"]), row["value"]))
+                yield (*(row.get(column) for column in COLUMNS), listed)
+
+        db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records())
+        db.execute("CREATE INDEX ix_value ON indicators (value, kind)")
+        now = datetime.now(UTC)
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("server", server), ("downloaded_at", now.isoformat()), ("values", count)],
+        )
+    os.replace(temporary, path)
+    return CacheInfo(server, now, count)
+
+
+def info(path: Path) -> CacheInfo | None:
+    """What a cache holds, or None when there is none."""
+    if not path.is_file():
+        return None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+    return CacheInfo(
+        str(meta["server"]), datetime.fromisoformat(str(meta["downloaded_at"])), int(meta["values"])
+    )
+
+
+def load(path: Path, *, include_warninglisted: bool = False) -> Loaded:
+    """The cached indicators as a set to scan with; what is known of a hit is read on demand."""
+    indicators = IndicatorSet()
+    loaded = Loaded(indicators, str(path))
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    listed_clause = "" if include_warninglisted else "WHERE warninglist IS NULL"
+    exact = indicators.exact
+    rows = db.execute(f"SELECT DISTINCT kind, value FROM indicators {listed_clause}")  # noqa: S608  # fixed text
+    for kind, value in rows:
+        found = _EXACT.get(kind)
+        if found is not None:
+            exact[value.encode()] = found
+        else:
+            indicators.add(Value(ValueKind(kind), value))
+    loaded.values = len(indicators)
+    if not include_warninglisted:
+        examples = db.execute(
+            "SELECT value, warninglist FROM indicators WHERE warninglist IS NOT NULL LIMIT ?",
+            (EXAMPLES,),
+        ).fetchall()
+        (count,) = db.execute(
+            "SELECT count(DISTINCT value) FROM indicators WHERE warninglist IS NOT NULL"
+        ).fetchone()
+        loaded.warninglisted = int(count)
+        loaded.warninglisted_examples = [f"{value} ({name})" for value, name in examples]
+    loaded.lookup = _lookup(db)
+    return loaded
+
+
+def _lookup(db: sqlite3.Connection) -> Callable[[ValueKind, str], list[Info]]:
+    def lookup(kind: ValueKind, value: str) -> list[Info]:
+        rows = db.execute(
+            "SELECT stix_id, name, tlp, score FROM indicators WHERE value = ? AND kind = ?",
+            (value, kind.value),
+        )
+        return [Info(*row) for row in rows]
+
+    return lookup
