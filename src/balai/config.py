@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         10_000_000, ge=1024, description="Largest accepted upload (directory import)."
     )
+    scan_upload_max_bytes: int = Field(
+        50_000_000,
+        ge=1024,
+        description="Largest log a member may scan on the page (after decompression).",
+    )
     demo_mailbox: Path | None = Field(
         None, description="Demo only: Maildir the built-in mail catcher writes to and pages show."
     )

@@ -21,6 +21,7 @@ DOMAINS = (
     "checks",
     "intel",
     "taxii",
+    "scan",
     "federation",
     "outbox",
     "demo",

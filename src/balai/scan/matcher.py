@@ -17,6 +17,7 @@ Matching rules (docs/user/scanner.md):
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -403,3 +404,32 @@ def _hits(chunk: bytes, located: list[tuple[int, Match]], first_line: int) -> li
         raw_line = chunk[start : end if end >= 0 else len(chunk)]
         hits.append(Hit(line, match.kind, match.indicator, text, _line_text(raw_line)))
     return hits
+
+
+def candidates(data: bytes) -> set[str]:
+    """Every text in a log that a stored indicator value could equal: tokens and their parts,
+    parent domains, canonical IPv6 forms, normalised URLs. Networks are the caller's (they
+    depend on the prefix lengths in use)."""
+    found: set[str] = set()
+    tokens = set(data.translate(_TOKENS).split())
+    if not _DEFANG_TOKENS.isdisjoint(tokens):
+        data = _refang(data)
+        tokens = set(data.translate(_TOKENS).split())
+    for token in tokens:
+        parts = token.split(b":") if b":" in token else [token]
+        if len(parts) > 2 and not token.translate(None, _HEX_COLON_DOT):
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.IPv6Address(token.strip(b".").decode()).compressed)
+        for part in parts:
+            core = part.strip(_EDGE).decode("ascii", "replace")
+            if not core:
+                continue
+            found.add(core)
+            host = core.rpartition("@")[2]
+            labels = host.split(".")
+            found.update(".".join(labels[start:]) for start in range(len(labels) - 1))
+    for match in _URL.finditer(data):
+        value = url_value(match.group().decode("utf-8", "replace").rstrip(".,;:)]"))
+        if value is not None:
+            found.add(value.value)
+    return found

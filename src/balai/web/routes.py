@@ -12,9 +12,10 @@ from balai.directory.web import router as directory
 from balai.federation.web import router as federation
 from balai.intel.web import router as intel
 from balai.outbox.web import router as outbox
+from balai.scan.web import router as scan
 from balai.taxii.web import router as taxii
 from balai.web.csrf import csrf_protect
 
 web_router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-for domain in (accounts, directory, checks, intel, taxii, federation, audit, outbox, demo):
+for domain in (accounts, directory, checks, intel, scan, taxii, federation, audit, outbox, demo):
     web_router.include_router(domain)
