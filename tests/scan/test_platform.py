@@ -179,7 +179,7 @@ def upload(client: TestClient, data: bytes, name: str = "auth.log") -> str:
         "/intel/scan", data={"csrf_token": token}, files={"file": (name, data, "text/plain")}
     )
     assert response.status_code in (200, 422), response.text
-    return response.text
+    return str(response.text)
 
 
 def test_a_member_scans_an_upload_and_sees_only_hits_on_what_they_may_see(
