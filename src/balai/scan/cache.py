@@ -56,9 +56,11 @@ class CacheInfo:
 
 def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
     """Fill a new cache file from the server's rows, then put it in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The copy holds TLP:AMBER and TLP:RED values: readable by its owner only.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_suffix(".partial")
     temporary.unlink(missing_ok=True)
+    temporary.touch(mode=0o600)
     check = benign().check
     count = 0
     with sqlite3.connect(temporary) as db:
