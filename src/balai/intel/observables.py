@@ -113,7 +113,7 @@ def url_value(raw: str) -> Value | None:
             return None
         host = domain.value
     elif ":" in host:
-        host = f"[{host}]"
+        host = f"[{ipaddress.IPv6Address(host.split('%')[0]).compressed}]"
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     # The whole userinfo, password included: credentials in a URL are part of the indicator.
     userinfo = parts.netloc.rpartition("@")[0]

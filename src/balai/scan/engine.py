@@ -13,6 +13,7 @@ import gzip
 import lzma
 import multiprocessing
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -58,18 +59,18 @@ class FileHit:
 
 def find_files(paths: Iterable[str]) -> list[Path]:
     """The files named and the files under the folders named, in a stable order."""
-    found: list[Path] = []
+    found: dict[Path, Path] = {}  # by resolved path: a file named twice is scanned once
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            )
+            for inside in sorted(path.rglob("*")):
+                if inside.is_file() and not inside.name.startswith("."):
+                    found.setdefault(inside.resolve(), inside)
         elif path.is_file():
-            found.append(path)
+            found.setdefault(path.resolve(), path)
         else:
             raise ScanError(f"{raw}: no such file or folder")
-    return found
+    return list(found.values())
 
 
 def split_file(path: Path, piece_size: int = PIECE_SIZE) -> list[Piece]:
@@ -134,7 +135,7 @@ def scan_piece(matcher: Matcher, piece: Piece) -> PieceResult:
             lines += chunk.count(b"\n")
             if not chunk.endswith(b"\n"):
                 lines += 1
-    except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
         raise ScanError(f"{piece.path}: {error}") from error
     return PieceResult(piece, lines, hits)
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from balai.intel.models import ValueKind
 from balai.intel.observables import Value, url_value
 
-TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@:"
+TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@:+"
 # One translation lower-cases and turns every byte that cannot be part of a token into a space.
 # Line ends stay, so that hits can be placed on their lines.
 _TOKENS = bytes(
@@ -37,9 +37,11 @@ _TOKENS = bytes(
 )
 _BLANK = (32, 10)
 _HEX_COLON_DOT = b"0123456789abcdef:."
-_EDGE = b".-_"
+_EDGE = b".-_+"
 _EDGE_BYTES = frozenset(_EDGE)
 _DIGITS = range(0x30, 0x3A)
+_HASH_LENGTHS = frozenset({32, 40, 64})
+_HASH_KINDS = frozenset({ValueKind.MD5, ValueKind.SHA1, ValueKind.SHA256})
 # Tokens that only a defanged text has ("evil[.]com" gives "evil . com"): the text is refanged
 # and cut again only when one of them is there.
 _DEFANG_TOKENS = frozenset({b".", b"@", b"dot", b"hxxp", b"hxxps", b"hxxp:", b"hxxps:"})
@@ -196,6 +198,7 @@ class Matcher:
             elif last in _DIGITS:
                 kind = exact.get(token)
                 matches = [Match(kind, token.decode(), 0, len(token))] if kind else []
+                # Not tcpdump's address.port (1.2.3.4.443): it reads like a version number.
                 if by_16 and token.count(b".") == 3:
                     second = token.find(b".", token.find(b".") + 1)
                     if token[:second] in by_16:
@@ -215,9 +218,12 @@ class Matcher:
             return self._plain(token, 0)
         matches: list[Match] = []
         if token.count(b":") >= 2 and not token.translate(None, _HEX_COLON_DOT):
-            matches.extend(self._ipv6(token))
-            if token in self.indicators.url_hosts:
-                matches.append(Match(None, "", 0, len(token)))
+            address = self._ipv6(token, matches)
+            if address is not None:
+                # An IPv6 address is one value: its parts are no addresses or names.
+                if address in self.indicators.url_hosts:
+                    matches.append(Match(None, "", 0, len(token)))
+                return matches
         offset = 0
         for part in token.split(b":"):
             if part:
@@ -255,10 +261,15 @@ class Matcher:
         return matches
 
     def _parents(self, host: bytes, offset: int) -> list[Match]:
-        """Listed domains that ``host`` is a subdomain of."""
+        """Listed domains that ``host`` is a subdomain of; a listed hash named as a file
+        (``<sha256>.exe``), as sandboxes and mail filters write them."""
         exact = self.indicators.exact
         matches = []
         dot = host.find(b".")
+        if dot in _HASH_LENGTHS:
+            kind = exact.get(host[:dot])
+            if kind in _HASH_KINDS:
+                matches.append(Match(kind, host[:dot].decode(), offset, dot))
         while dot >= 0:
             parent = host[dot + 1 :]
             if exact.get(parent) is ValueKind.DOMAIN:
@@ -280,13 +291,13 @@ class Matcher:
             for length, prefix in _containing(self.indicators.networks4, number, 32)
         ]
 
-    def _ipv6(self, token: bytes) -> list[Match]:
+    def _ipv6(self, token: bytes, matches: list[Match]) -> bytes | None:
+        """Add the matches of an IPv6 address; answer its canonical form (None: no address)."""
         text = token.strip(b".").decode()
         try:
             address = ipaddress.IPv6Address(text)
         except ValueError:
-            return []
-        matches = []
+            return None
         offset = token.find(text.encode())
         compressed = address.compressed.encode()
         kind = self.indicators.exact.get(compressed)
@@ -306,7 +317,7 @@ class Matcher:
             Match(ValueKind.CIDR, _network_text(6, length, prefix), offset, len(text))
             for length, prefix in _containing(self.indicators.networks6, int(address), 128)
         )
-        return matches
+        return compressed
 
     def _url_hits(self, chunk: bytes, line_starts: list[int], first_line: int) -> list[Hit]:
         """Full URLs on the lines that mention a listed URL's host."""

@@ -65,7 +65,7 @@ class Tally:
 
     @property
     def hits(self) -> int:
-        """Lines matched, counted once per indicator."""
+        """Hits: an indicator written twice on a line counts twice."""
         return sum(entry.count for entry in self.found.values())
 
 
