@@ -10,12 +10,14 @@ import io
 import sys
 import time
 import zipfile
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,7 +30,7 @@ from rich.table import Table
 
 from balai.cli.common import err
 from balai.scan import cache, client, engine, report
-from balai.scan.engine import ScanError
+from balai.scan.engine import FileHit, ScanError
 from balai.scan.indicators import IndicatorError, Loaded, load_file
 from balai.scan.report import Tally
 
@@ -122,7 +124,7 @@ def _indicators(
     return cache.load(path, include_warninglisted=include_warninglisted)
 
 
-def _write_hits(out: TextIO, fmt: OutputFormat, hits: Any, tally: Tally) -> None:
+def _write_hits(out: TextIO, fmt: OutputFormat, hits: Iterable[FileHit], tally: Tally) -> None:
     if fmt == OutputFormat.JSONL:
         out.writelines(report.jsonl_lines(hits, tally))
     elif fmt == OutputFormat.CSV:
@@ -134,8 +136,6 @@ def _write_hits(out: TextIO, fmt: OutputFormat, hits: Any, tally: Tally) -> None
         for row in report.table_rows(tally):
             table.add_row(*row)
         if tally.found:
-            from rich.console import Console
-
             Console(file=out, width=160).print(table)
 
 
