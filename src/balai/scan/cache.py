@@ -102,12 +102,12 @@ def load(path: Path, *, include_warninglisted: bool = False) -> Loaded:
     loaded = Loaded(indicators, str(path))
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     listed_clause = "" if include_warninglisted else "WHERE warninglist IS NULL"
-    exact = indicators.exact
-    rows = db.execute(f"SELECT DISTINCT kind, value FROM indicators {listed_clause}")  # noqa: S608  # fixed text
+    add_exact = indicators.add_exact
+    rows = db.execute(f"SELECT kind, value FROM indicators {listed_clause}")  # noqa: S608  # fixed text
     for kind, value in rows:
         found = _EXACT.get(kind)
         if found is not None:
-            exact[value.encode()] = found
+            add_exact(value.encode(), found)
         else:
             indicators.add(Value(ValueKind(kind), value))
     loaded.values = len(indicators)

@@ -54,7 +54,8 @@ _REFANG = [
 ]
 _URL = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>`|\\{}^]+")
 CLEAN_CACHE_LIMIT = 400_000
-FIND_EACH_LIMIT = 8
+FIND_EACH_LIMIT = 32
+BLOCK_SIZE = 32 << 10
 
 
 class Match(NamedTuple):
@@ -70,7 +71,12 @@ class Match(NamedTuple):
 class IndicatorSet:
     """The indicators a scan looks for, in the forms the matcher compares."""
 
-    exact: dict[bytes, ValueKind] = field(default_factory=dict)
+    # Values compared whole (addresses, domains, hashes, e-mail), as bytes; a value's kind
+    # follows from its form (``kind_of``), so no second table is kept.
+    exact: set[bytes] = field(default_factory=set)
+    # The last labels of listed domains ("com", "net"): a host name under any other cannot be
+    # a subdomain of a listed one, and file names (setup.exe) are not host names.
+    top_labels: set[bytes] = field(default_factory=set)
     networks4: dict[int, set[int]] = field(default_factory=dict)
     networks6: dict[int, set[int]] = field(default_factory=dict)
     urls: set[str] = field(default_factory=set)
@@ -99,7 +105,13 @@ class IndicatorSet:
             if host:
                 self.url_hosts.add(host.encode())
         elif value.kind != ValueKind.ASN:
-            self.exact[value.value.encode()] = value.kind
+            self.add_exact(value.value.encode(), value.kind)
+
+    def add_exact(self, value: bytes, kind: ValueKind) -> None:
+        """Add a value compared whole, already normalised and encoded."""
+        self.exact.add(value)
+        if kind == ValueKind.DOMAIN:
+            self.top_labels.add(value[value.rfind(b".") + 1 :])
 
     def _index_by_16(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         first = int(network.network_address) >> 16
@@ -173,45 +185,55 @@ class Matcher:
     def _learn(self, fresh: set[bytes]) -> None:
         """Look at tokens never seen before; remember which match and which are clean.
 
-        Most fresh tokens are time stamps, ids and addresses that match nothing: they take the
-        short paths here, without a call; anything unusual goes to ``_inspect``.
+        Tokens equal to a value or to a listed URL's host are found by set intersections, in C.
+        Only tokens with punctuation can match in any other way, and most fresh tokens (time
+        stamps, ids, numbers) have none, so the Python loop skips them at once.
         """
-        known = self.known
         indicators = self.indicators
-        exact = indicators.exact
-        url_hosts = indicators.url_hosts
         by_16 = indicators.networks4_by_16
-        clean: list[bytes] = []
+        top_labels = indicators.top_labels
+        found: dict[bytes, list[Match]] = {
+            token: [Match(kind_of(token), token.decode(), 0, len(token))]
+            for token in fresh.intersection(indicators.exact)
+        }
+        for token in fresh.intersection(indicators.url_hosts):
+            found.setdefault(token, []).append(Match(None, "", 0, len(token)))
+        # Only tokens worth remembering go to the cache of clean ones: addresses, names and
+        # the like, which logs repeat. Ids, numbers and time stamps are new on every line; they
+        # would only push the useful entries out, and they cost little to look at again.
+        kept: list[bytes] = []
         for token in fresh:
-            first, last = token[0], token[-1]
-            if (
-                first in _EDGE_BYTES
-                or last in _EDGE_BYTES
-                or b":" in token
-                or b"@" in token
-                or token in url_hosts
-            ):
-                matches = self._inspect(token)
-            elif b"." not in token:
-                kind = exact.get(token)
-                matches = [Match(kind, token.decode(), 0, len(token))] if kind else []
+            if token.isalnum():
+                continue
+            last = token[-1]
+            if b":" in token or b"@" in token or last in _EDGE_BYTES or token[0] in _EDGE_BYTES:
+                matches = self._inspect(token)  # all of the token's matches, exact ones too
+                if matches:
+                    found[token] = matches
+                else:
+                    found.pop(token, None)
             elif last in _DIGITS:
-                kind = exact.get(token)
-                matches = [Match(kind, token.decode(), 0, len(token))] if kind else []
                 # Not tcpdump's address.port (1.2.3.4.443): it reads like a version number.
-                if by_16 and token.count(b".") == 3:
+                if token.count(b".") != 3:
+                    continue
+                if by_16:
                     second = token.find(b".", token.find(b".") + 1)
                     if token[:second] in by_16:
-                        matches.extend(self._ipv4_networks(token, 0))
-            else:
-                matches = self._plain(token, 0)
-            if matches:
-                known[token] = tuple(matches)
-            else:
-                clean.append(token)
-        if len(self.clean) + len(clean) > CLEAN_CACHE_LIMIT:
+                        networks = self._ipv4_networks(token, 0)
+                        if networks:
+                            found.setdefault(token, []).extend(networks)
+            elif b"." in token and (
+                token[token.rfind(b".") + 1 :] in top_labels or token.find(b".") in _HASH_LENGTHS
+            ):
+                parents = self._parents(token, 0)
+                if parents:
+                    found.setdefault(token, []).extend(parents)
+            kept.append(token)
+        self.known.update((token, tuple(matches)) for token, matches in found.items())
+        if len(self.clean) + len(kept) > CLEAN_CACHE_LIMIT:
             self.clean.clear()
-        self.clean.update(clean)
+        self.clean.update(kept)
+        self.clean.difference_update(found)
 
     def _inspect(self, token: bytes) -> list[Match]:
         if b":" not in token:
@@ -240,17 +262,15 @@ class Matcher:
         if len(core) != len(token):
             offset += token.find(core)
         matches: list[Match] = []
-        kind = indicators.exact.get(core)
-        if kind is not None:
-            matches.append(Match(kind, core.decode(), offset, len(core)))
+        if core in indicators.exact:
+            matches.append(Match(kind_of(core), core.decode(), offset, len(core)))
         if core in indicators.url_hosts:
             matches.append(Match(None, "", offset, len(core)))
         at = core.rfind(b"@")
         if at >= 0:
             host = core[at + 1 :]
-            host_kind = indicators.exact.get(host)
-            if host_kind is ValueKind.DOMAIN:
-                matches.append(Match(host_kind, host.decode(), offset + at + 1, len(host)))
+            if host in indicators.exact and kind_of(host) is ValueKind.DOMAIN:
+                matches.append(Match(ValueKind.DOMAIN, host.decode(), offset + at + 1, len(host)))
             matches.extend(self._parents(host, offset + at + 1))
         elif b"." in core:
             if core[-1] in _DIGITS:
@@ -266,13 +286,13 @@ class Matcher:
         exact = self.indicators.exact
         matches = []
         dot = host.find(b".")
-        if dot in _HASH_LENGTHS:
-            kind = exact.get(host[:dot])
+        if dot in _HASH_LENGTHS and host[:dot] in exact:
+            kind = kind_of(host[:dot])
             if kind in _HASH_KINDS:
                 matches.append(Match(kind, host[:dot].decode(), offset, dot))
         while dot >= 0:
             parent = host[dot + 1 :]
-            if exact.get(parent) is ValueKind.DOMAIN:
+            if parent in exact:  # a parent of a host name is a domain
                 matches.append(Match(ValueKind.DOMAIN, parent.decode(), offset, len(host)))
             dot = host.find(b".", dot + 1)
         return matches
@@ -300,15 +320,13 @@ class Matcher:
             return None
         offset = token.find(text.encode())
         compressed = address.compressed.encode()
-        kind = self.indicators.exact.get(compressed)
-        if kind is not None:
-            matches.append(Match(kind, address.compressed, offset, len(text)))
+        if compressed in self.indicators.exact:
+            matches.append(Match(ValueKind.IPV6, address.compressed, offset, len(text)))
         mapped = address.ipv4_mapped
         if mapped is not None:
             v4 = str(mapped).encode()
-            kind = self.indicators.exact.get(v4)
-            if kind is not None:
-                matches.append(Match(kind, v4.decode(), offset, len(text)))
+            if v4 in self.indicators.exact:
+                matches.append(Match(ValueKind.IPV4, v4.decode(), offset, len(text)))
             matches.extend(
                 Match(ValueKind.CIDR, _network_text(4, length, prefix), offset, len(text))
                 for length, prefix in _containing(self.indicators.networks4, int(mapped), 32)
@@ -344,6 +362,23 @@ class Matcher:
         return hits
 
 
+_HEX = b"0123456789abcdef"
+_HASH_BY_LENGTH = {32: ValueKind.MD5, 40: ValueKind.SHA1, 64: ValueKind.SHA256}
+
+
+def kind_of(value: bytes) -> ValueKind:
+    """The kind of a normalised value compared whole, read off its form."""
+    if b"@" in value:
+        return ValueKind.EMAIL
+    if b":" in value:
+        return ValueKind.IPV6
+    if len(value) in _HASH_BY_LENGTH and not value.translate(None, _HEX):
+        return _HASH_BY_LENGTH[len(value)]
+    if value[-1:].isdigit():
+        return ValueKind.IPV4
+    return ValueKind.DOMAIN
+
+
 def _containing(table: dict[int, set[int]], number: int, bits: int) -> Iterable[tuple[int, int]]:
     for length, prefixes in table.items():
         prefix = number >> (bits - length)
@@ -365,22 +400,30 @@ def _refang(chunk: bytes) -> bytes:
 def _positions(tokens: bytes, found: set[bytes]) -> Iterable[tuple[int, bytes]]:
     """Where the found tokens stand in the translated chunk.
 
-    A few tokens are searched for one by one (each a fast ``find`` over the chunk); many are
-    found line by line, which costs one pass whatever their number.
+    A few tokens are searched for one by one (each a fast ``find`` over the chunk). Many are
+    looked for block by block (a block's tokens against the found set, in C), then line by
+    line in the blocks that have some: one pass over the chunk, whatever their number.
     """
     if len(found) <= FIND_EACH_LIMIT:
         for token in found:
             for start in _occurrences(tokens, token):
                 yield start, token
         return
-    offset = 0
-    for line in tokens.split(b"\n"):
-        words = line.split()
-        if not found.isdisjoint(words):
-            for token in found.intersection(words):
-                for start in _occurrences(line, token):
-                    yield offset + start, token
-        offset += len(line) + 1
+    start, size = 0, len(tokens)
+    while start < size:
+        end = tokens.find(b"\n", min(start + BLOCK_SIZE, size))
+        end = size if end < 0 else end + 1
+        block = tokens[start:end]
+        if not found.isdisjoint(block.split()):
+            offset = start
+            for line in block.split(b"\n"):
+                words = line.split()
+                if not found.isdisjoint(words):
+                    for token in found.intersection(words):
+                        for at in _occurrences(line, token):
+                            yield offset + at, token
+                offset += len(line) + 1
+        start = end
 
 
 def _occurrences(tokens: bytes, token: bytes) -> Iterable[int]:
