@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, cast
@@ -169,10 +169,29 @@ def scan_files(
     context = multiprocessing.get_context("fork")
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            yield from _in_order(pool.map(_worker_scan, pieces), progress)
+            # The longest pieces start first (a compressed file is one piece, and the slowest),
+            # so that no worker is left with a big one at the end; results are still taken
+            # in file order.
+            futures: dict[Piece, Future[PieceResult]] = {}
+            for piece in sorted(pieces, key=_expected_work, reverse=True):
+                futures[piece] = pool.submit(_worker_scan, piece)
+                if progress is not None:
+                    futures[piece].add_done_callback(_report_done(progress, piece.size))
+            yield from _in_order((futures[piece].result() for piece in pieces), None)
     finally:
         _WORKER_MATCHER = None
         gc.unfreeze()
+
+
+def _report_done(
+    progress: Callable[[int], None], size: int
+) -> Callable[[Future[PieceResult]], None]:
+    return lambda _done: progress(size)
+
+
+def _expected_work(piece: Piece) -> int:
+    """Bytes to scan, roughly: a compressed file holds about five times its size."""
+    return piece.size * (5 if Path(piece.path).suffix in COMPRESSED else 1)
 
 
 def _in_order(
