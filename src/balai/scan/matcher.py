@@ -1,11 +1,12 @@
 """Exact matching of log text against a set of indicators, as Zeek's intel framework means it.
 
-A chunk of log text is cut into tokens by one ``bytes.translate`` (which also lower-cases) and
-``split``, both in C; the tokens equal to an indicator are found by a set intersection, also in C.
-Only tokens never seen before are looked at in Python, for what equality cannot find: a
-subdomain of a listed domain, an address inside a listed network, an IPv6 address written in
-another form, ``host:port`` and ``mailto:`` forms, and full URLs. Logs repeat themselves, so a
-bounded cache of tokens already found clean keeps the Python part small.
+A chunk of log text is translated (lower case; every byte that cannot be part of an indicator
+becomes a space) and handed to NumPy (``balai.scan.vector``): every token, every part of a
+token after a dot or an @ (for parent domains) and the name of a hash-named file is hashed in
+whole-array operations and tested against a Bloom filter of the indicators. The few that
+pass are checked exactly in Python. Addresses that some listed network may contain and IPv6
+addresses (in any spelling) are found the same way and then compared in Python, with a cache,
+since logs repeat them.
 
 Matching rules (docs/user/scanner.md):
 
@@ -19,32 +20,47 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from balai.intel.models import ValueKind
 from balai.intel.observables import Value, url_value
+from balai.scan.vector import Bloom, Spans, hash_values
 
-TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@:+"
-# One translation lower-cases and turns every byte that cannot be part of a token into a space.
-# Line ends stay, so that hits can be placed on their lines.
-_TOKENS = bytes(
-    (c + 32 if 65 <= c <= 90 else c) if bytes([c]).lower() in TOKEN_CHARS or c == 10 else 32
-    for c in range(256)
-)
-_BLANK = (32, 10)
+TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@+"
+
+
+def _table(chars: bytes) -> bytes:
+    """A translation that lower-cases, keeps ``chars`` and the line end, and blanks the rest."""
+    return bytes(
+        (c + 32 if 65 <= c <= 90 else c) if bytes([c]).lower() in chars or c == 10 else 32
+        for c in range(256)
+    )
+
+
+# Tokens for whole values: a colon separates (host:port, mailto:, times) ...
+_TOKENS = _table(TOKEN_CHARS)
+# ... except in IPv6 addresses, found in a second pass with hex digits, colons and dots only.
+_IPV6_TOKENS = _table(b"0123456789abcdef:.")
+_CANDIDATE_TOKENS = _table(TOKEN_CHARS + b":")
 _HEX_COLON_DOT = b"0123456789abcdef:."
 _EDGE = b".-_+"
-_EDGE_BYTES = frozenset(_EDGE)
-_DIGITS = range(0x30, 0x3A)
-_HASH_LENGTHS = frozenset({32, 40, 64})
+_EDGE_TABLE = np.zeros(256, dtype=np.int64)
+_EDGE_TABLE[list(_EDGE)] = 1
+_DOT, _AT, _COLON, _ZERO, _NINE, _LETTER_D, _LETTER_H = (ord(c) for c in ".@:09dh")
+_HASH_SIZES = np.array([32, 40, 64])
 _HASH_KINDS = frozenset({ValueKind.MD5, ValueKind.SHA1, ValueKind.SHA256})
-# Tokens that only a defanged text has ("evil[.]com" gives "evil . com"): the text is refanged
-# and cut again only when one of them is there.
+_WHOLE, _PARENT, _HASH_FILE = 0, 1, 2
+# Tokens that only a defanged text has ("evil[.]com" gives "evil . com"; "hxxp://"): the text
+# is refanged and cut again only when one of them is there.
 _DEFANG_TOKENS = frozenset({b".", b"@", b"dot", b"hxxp", b"hxxps", b"hxxp:", b"hxxps:"})
+_DEFANG_HASHES = hash_values([b"dot", b"hxxp", b"hxxps"])
 _REFANG = [
     (re.compile(rb"h(?:xx|XX)p(s?)(?=://|\[://\]|\[:\]//)", re.I), rb"http\1"),
     (re.compile(rb"\[(?:\.|dot)\]|\((?:\.|dot)\)", re.I), b"."),
@@ -53,9 +69,9 @@ _REFANG = [
     (re.compile(rb"\[(?:@|at)\]", re.I), b"@"),
 ]
 _URL = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>`|\\{}^]+")
-CLEAN_CACHE_LIMIT = 400_000
-FIND_EACH_LIMIT = 32
-BLOCK_SIZE = 32 << 10
+# Chunks are scanned in pieces of about this many bytes, so that NumPy's arrays stay in cache.
+PIECE_SIZE = 256 << 10
+ADDRESS_CACHE_LIMIT = 200_000
 
 
 class Match(NamedTuple):
@@ -86,9 +102,37 @@ class IndicatorSet:
     # The first two octets ("10.1") of every address some IPv4 network may contain, as written
     # in logs: a cheap test before an address is parsed and compared with each prefix length.
     networks4_by_16: set[bytes] = field(default_factory=set)
+    # Built by prepare() once every value is in: the Bloom filter of what tokens are hashed
+    # against, and what kinds of value there are.
+    bloom: Bloom = field(default_factory=lambda: Bloom(16))
+    by_16_bloom: Bloom = field(default_factory=lambda: Bloom(16))
+    has_hashes: bool = False
+    has_ipv6: bool = False
+    prepared: bool = False
+
+    def prepare(self) -> None:
+        """Build the Bloom filter (again, if values were added since)."""
+        if self.prepared:
+            return
+        hashed = [v for v in self.exact | self.url_hosts if b":" not in v]
+        self.bloom = Bloom(min(30, max(16, math.ceil(math.log2(len(hashed) + 1)) + 5)))
+        self.bloom.add(hash_values(hashed))
+        self.by_16_bloom = Bloom(20)
+        self.by_16_bloom.add(hash_values(list(self.networks4_by_16)))
+        kinds = {kind_of(v) for v in self.exact if len(v) in (32, 40, 64) or b":" in v}
+        self.has_hashes = bool(kinds & _HASH_KINDS)
+        # IPv6 spellings matter to IPv4 values too (::ffff:102:304 is 1.2.3.4).
+        self.has_ipv6 = (
+            ValueKind.IPV6 in kinds
+            or bool(self.networks6 or self.networks4)
+            or any(b":" in host for host in self.url_hosts)
+            or any(v[-1:].isdigit() and b":" not in v for v in self.exact)
+        )
+        self.prepared = True
 
     def add(self, value: Value, *, any_scheme: bool = False) -> None:
         """Add one normalised value; a URL with ``any_scheme`` matches whatever its scheme."""
+        self.prepared = False
         if value.kind == ValueKind.CIDR:
             network = ipaddress.ip_network(value.value)
             table = self.networks4 if network.version == 4 else self.networks6
@@ -109,6 +153,7 @@ class IndicatorSet:
 
     def add_exact(self, value: bytes, kind: ValueKind) -> None:
         """Add a value compared whole, already normalised and encoded."""
+        self.prepared = False
         self.exact.add(value)
         if kind == ValueKind.DOMAIN:
             self.top_labels.add(value[value.rfind(b".") + 1 :])
@@ -142,160 +187,172 @@ class Hit(NamedTuple):
 
 @dataclass
 class Matcher:
-    """Finds indicators in chunks of log text; keeps caches of tokens it has looked at."""
+    """Finds indicators in chunks of log text; remembers what it learnt of addresses."""
 
     indicators: IndicatorSet
-    clean: set[bytes] = field(default_factory=set)
-    known: dict[bytes, tuple[Match, ...]] = field(default_factory=dict)
+    addresses: dict[bytes, tuple[Match, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.indicators.prepare()
 
     def scan(self, chunk: bytes, first_line: int = 1) -> list[Hit]:
         """Every hit in a chunk of whole lines; line numbers start at ``first_line``."""
-        if len(self.known) > CLEAN_CACHE_LIMIT:
-            self.known.clear()
-        tokens = chunk.translate(_TOKENS)
-        unique = set(tokens.split())
-        if not _DEFANG_TOKENS.isdisjoint(unique):
-            refanged = _refang(chunk)
-            if refanged != chunk:
-                chunk = refanged
-                tokens = chunk.translate(_TOKENS)
-                unique = set(tokens.split())
-        # Set difference iterates its left side: the chunk's tokens, not the (larger) cache.
-        fresh = unique - self.clean
-        fresh.difference_update(self.known)
-        if fresh:
-            self._learn(fresh)
-        found = unique.intersection(self.known)
-        if not found:
-            return []
+        hits: list[Hit] = []
+        start, size = 0, len(chunk)
+        line = first_line
+        while start < size:
+            end = chunk.find(b"\n", min(start + PIECE_SIZE, size) - 1)
+            end = size if end < 0 else end + 1
+            piece = chunk[start:end]
+            hits.extend(self._scan_piece(piece, line))
+            line += piece.count(b"\n")
+            start = end
+        return hits
+
+    def _scan_piece(self, raw: bytes, first_line: int) -> list[Hit]:
+        indicators = self.indicators
+        spans = Spans(raw.translate(_TOKENS))
+        if _defanged(spans):
+            refanged = _refang(raw)
+            if refanged != raw:
+                raw = refanged
+                spans = Spans(raw.translate(_TOKENS))
         located: list[tuple[int, Match]] = []
         url_lines: set[int] = set()
-        for start, token in _positions(tokens, found):
-            for match in self.known[token]:
-                if match.kind is None:
-                    url_lines.add(chunk.rfind(b"\n", 0, start) + 1)
-                else:
-                    located.append((start + match.offset, match))
-        hits = _hits(chunk, located, first_line)
+        self._values(spans, located, url_lines)
+        if indicators.networks4:
+            self._networks4(spans, located)
+        if indicators.has_ipv6:
+            self._addresses6(raw, located, url_lines)
+        hits = _hits(raw, located, first_line)
         if url_lines:
-            hits.extend(self._url_hits(chunk, sorted(url_lines), first_line))
+            line_starts = sorted(raw.rfind(b"\n", 0, at) + 1 for at in url_lines)
+            hits.extend(self._url_hits(raw, sorted(set(line_starts)), first_line))
             hits.sort(key=lambda hit: hit.line)
         return hits
 
-    def _learn(self, fresh: set[bytes]) -> None:
-        """Look at tokens never seen before; remember which match and which are clean.
+    def _values(self, spans: Spans, located: list[tuple[int, Match]], url_lines: set[int]) -> None:
+        """Tokens equal to a value, parent domains of host names, hashes naming files."""
+        if not len(spans.starts):
+            return
+        codes = spans.codes
+        # One edge character comes off each end: "evil.com." in DNS logs, "-evil.com".
+        starts = spans.starts + _EDGE_TABLE[codes[spans.starts]]
+        ends = spans.ends - _EDGE_TABLE[codes[spans.ends - 1]]
+        keep = ends > starts
+        starts, ends = starts[keep], ends[keep]
+        # Parts after a dot or an @: the parents of a host name, the host of an address.
+        marks = np.flatnonzero((codes == _DOT) | (codes == _AT))
+        dot_at = spans.dot_at = marks[codes[marks] == _DOT]
+        owner = np.searchsorted(starts, marks, side="right") - 1
+        inside = (owner >= 0) & (marks + 1 < ends[owner]) & (marks >= starts[owner])
+        marks, owner = marks[inside], owner[inside]
+        groups = [(starts, ends, _WHOLE), (marks + 1, ends[owner], _PARENT)]
+        if self.indicators.has_hashes:
+            long = ends - starts > 32  # a hash and at least a dot and a letter
+            named_starts, named_ends = starts[long], ends[long]
+            first = np.searchsorted(dot_at, named_starts)
+            has = first < len(dot_at)
+            named = named_starts[has], named_ends[has], dot_at[first[has]]
+            sized = (named[2] < named[1]) & np.isin(named[2] - named[0], _HASH_SIZES)
+            groups.append((named[0][sized], named[2][sized], _HASH_FILE))
+        all_starts = np.concatenate([g[0] for g in groups])
+        all_ends = np.concatenate([g[1] for g in groups])
+        passed = np.flatnonzero(self.indicators.bloom.may_hold(spans.hashes(all_starts, all_ends)))
+        if not len(passed):
+            return
+        bounds = np.cumsum([len(g[0]) for g in groups])
+        text = spans.text
+        exact, url_hosts = self.indicators.exact, self.indicators.url_hosts
+        for index in passed.tolist():
+            start, end = int(all_starts[index]), int(all_ends[index])
+            value = text[start:end]
+            group = int(np.searchsorted(bounds, index, side="right"))
+            if group == 0:
+                if value in exact:
+                    located.append((start, Match(kind_of(value), value.decode(), 0, end - start)))
+                if value in url_hosts:
+                    url_lines.add(start)
+            elif group == 1:
+                if value in exact and kind_of(value) is ValueKind.DOMAIN:
+                    host = _host_start(text, start)
+                    located.append((host, Match(ValueKind.DOMAIN, value.decode(), 0, end - host)))
+            elif value in exact and kind_of(value) in _HASH_KINDS:
+                located.append((start, Match(kind_of(value), value.decode(), 0, end - start)))
 
-        Tokens equal to a value or to a listed URL's host are found by set intersections, in C.
-        Only tokens with punctuation can match in any other way, and most fresh tokens (time
-        stamps, ids, numbers) have none, so the Python loop skips them at once.
-        """
-        indicators = self.indicators
-        by_16 = indicators.networks4_by_16
-        top_labels = indicators.top_labels
-        found: dict[bytes, list[Match]] = {
-            token: [Match(kind_of(token), token.decode(), 0, len(token))]
-            for token in fresh.intersection(indicators.exact)
-        }
-        for token in fresh.intersection(indicators.url_hosts):
-            found.setdefault(token, []).append(Match(None, "", 0, len(token)))
-        # Only tokens worth remembering go to the cache of clean ones: addresses, names and
-        # the like, which logs repeat. Ids, numbers and time stamps are new on every line; they
-        # would only push the useful entries out, and they cost little to look at again.
-        kept: list[bytes] = []
-        for token in fresh:
-            if token.isalnum():
-                continue
-            last = token[-1]
-            if b":" in token or b"@" in token or last in _EDGE_BYTES or token[0] in _EDGE_BYTES:
-                matches = self._inspect(token)  # all of the token's matches, exact ones too
-                if matches:
-                    found[token] = matches
-                else:
-                    found.pop(token, None)
-            elif last in _DIGITS:
-                # Not tcpdump's address.port (1.2.3.4.443): it reads like a version number.
-                if token.count(b".") != 3:
-                    continue
-                if by_16:
-                    second = token.find(b".", token.find(b".") + 1)
-                    if token[:second] in by_16:
-                        networks = self._ipv4_networks(token, 0)
-                        if networks:
-                            found.setdefault(token, []).extend(networks)
-            elif b"." in token and (
-                token[token.rfind(b".") + 1 :] in top_labels or token.find(b".") in _HASH_LENGTHS
-            ):
-                parents = self._parents(token, 0)
-                if parents:
-                    found.setdefault(token, []).extend(parents)
-            kept.append(token)
-        self.known.update((token, tuple(matches)) for token, matches in found.items())
-        if len(self.clean) + len(kept) > CLEAN_CACHE_LIMIT:
-            self.clean.clear()
-        self.clean.update(kept)
-        self.clean.difference_update(found)
+    def _networks4(self, spans: Spans, located: list[tuple[int, Match]]) -> None:
+        """Addresses inside a listed IPv4 network (exact addresses are values)."""
+        codes = spans.codes
+        starts, ends = spans.starts, spans.ends
+        # Tokens of 7 to 15 bytes from a digit to a digit, with three dots: 1.2.3.4 and the
+        # like (a stray 1a.2.3.4 is refused when parsed).
+        length = ends - starts
+        first, last = codes[starts], codes[ends - 1]
+        maybe = (
+            (length >= 7)
+            & (length <= 15)
+            & (first >= _ZERO)
+            & (first <= _NINE)
+            & (last >= _ZERO)
+            & (last <= _NINE)
+        )
+        starts, ends = starts[maybe], ends[maybe]
+        dot_at = spans.dot_at
+        first_dot = np.searchsorted(dot_at, starts)
+        address = np.searchsorted(dot_at, ends) - first_dot == 3
+        starts, ends, first_dot = starts[address], ends[address], first_dot[address]
+        # The first two octets ("10.1") against those some network may contain, as a filter.
+        second = dot_at[first_dot + 1]
+        near = self.indicators.by_16_bloom.may_hold(spans.hashes(starts, second))
+        text = spans.text
+        cache = self.addresses
+        for start, end in zip(starts[near].tolist(), ends[near].tolist(), strict=True):
+            token = text[start:end]
+            found = cache.get(token)
+            if found is None:
+                found = tuple(self._ipv4_networks(token, 0))
+                self._remember(token, found)
+            located.extend((start, match) for match in found)
 
-    def _inspect(self, token: bytes) -> list[Match]:
-        if b":" not in token:
-            return self._plain(token, 0)
-        matches: list[Match] = []
-        if token.count(b":") >= 2 and not token.translate(None, _HEX_COLON_DOT):
-            address = self._ipv6(token, matches)
-            if address is not None:
-                # An IPv6 address is one value: its parts are no addresses or names.
-                if address in self.indicators.url_hosts:
+    def _addresses6(
+        self, raw: bytes, located: list[tuple[int, Match]], url_lines: set[int]
+    ) -> None:
+        """IPv6 addresses in any spelling: equal to a listed one, inside a listed network, or
+        the host of a listed URL."""
+        if not _may_hold_ipv6(raw):
+            return
+        text = raw.translate(_IPV6_TOKENS)
+        codes = np.frombuffer(text, dtype=np.uint8)
+        inside = codes > 32
+        edges = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        # An IPv6 address has "::" or seven colons; "15:16:01" (a time) has neither.
+        is_colon = codes == _COLON
+        colons = np.concatenate(([0], np.cumsum(is_colon)))
+        pairs = np.concatenate(([0, 0], np.cumsum(is_colon[1:] & is_colon[:-1])))
+        wanted = (colons[ends] - colons[starts] >= 7) | (pairs[ends] - pairs[starts + 1] > 0)
+        cache = self.addresses
+        url_hosts = self.indicators.url_hosts
+        for start, end in zip(starts[wanted].tolist(), ends[wanted].tolist(), strict=True):
+            token = text[start:end]
+            found = cache.get(token)
+            if found is None:
+                matches: list[Match] = []
+                compressed = self._ipv6(token, matches)
+                if compressed is not None and compressed in url_hosts:
                     matches.append(Match(None, "", 0, len(token)))
-                return matches
-        offset = 0
-        for part in token.split(b":"):
-            if part:
-                matches.extend(self._plain(part, offset))
-            offset += len(part) + 1
-        return matches
+                found = tuple(matches)
+                self._remember(token, found)
+            for match in found:
+                if match.kind is None:
+                    url_lines.add(start)
+                else:
+                    located.append((start + match.offset, match))
 
-    def _plain(self, token: bytes, offset: int) -> list[Match]:
-        """Matches in a token without a colon: exact, subdomain, network, e-mail host."""
-        indicators = self.indicators
-        core = token.strip(_EDGE)
-        if not core:
-            return []
-        if len(core) != len(token):
-            offset += token.find(core)
-        matches: list[Match] = []
-        if core in indicators.exact:
-            matches.append(Match(kind_of(core), core.decode(), offset, len(core)))
-        if core in indicators.url_hosts:
-            matches.append(Match(None, "", offset, len(core)))
-        at = core.rfind(b"@")
-        if at >= 0:
-            host = core[at + 1 :]
-            if host in indicators.exact and kind_of(host) is ValueKind.DOMAIN:
-                matches.append(Match(ValueKind.DOMAIN, host.decode(), offset + at + 1, len(host)))
-            matches.extend(self._parents(host, offset + at + 1))
-        elif b"." in core:
-            if core[-1] in _DIGITS:
-                if indicators.networks4:
-                    matches.extend(self._ipv4_networks(core, offset))
-            else:
-                matches.extend(self._parents(core, offset))
-        return matches
-
-    def _parents(self, host: bytes, offset: int) -> list[Match]:
-        """Listed domains that ``host`` is a subdomain of; a listed hash named as a file
-        (``<sha256>.exe``), as sandboxes and mail filters write them."""
-        exact = self.indicators.exact
-        matches = []
-        dot = host.find(b".")
-        if dot in _HASH_LENGTHS and host[:dot] in exact:
-            kind = kind_of(host[:dot])
-            if kind in _HASH_KINDS:
-                matches.append(Match(kind, host[:dot].decode(), offset, dot))
-        while dot >= 0:
-            parent = host[dot + 1 :]
-            if parent in exact:  # a parent of a host name is a domain
-                matches.append(Match(ValueKind.DOMAIN, parent.decode(), offset, len(host)))
-            dot = host.find(b".", dot + 1)
-        return matches
+    def _remember(self, token: bytes, matches: tuple[Match, ...]) -> None:
+        if len(self.addresses) >= ADDRESS_CACHE_LIMIT:
+            self.addresses.clear()
+        self.addresses[token] = matches
 
     def _ipv4_networks(self, token: bytes, offset: int) -> list[Match]:
         parts = token.split(b".")
@@ -323,7 +380,8 @@ class Matcher:
         if compressed in self.indicators.exact:
             matches.append(Match(ValueKind.IPV6, address.compressed, offset, len(text)))
         mapped = address.ipv4_mapped
-        if mapped is not None:
+        # ::ffff:1.2.3.4 holds the address as a token of its own, which the IPv4 paths match.
+        if mapped is not None and "." not in text:
             v4 = str(mapped).encode()
             if v4 in self.indicators.exact:
                 matches.append(Match(ValueKind.IPV4, v4.decode(), offset, len(text)))
@@ -397,51 +455,45 @@ def _refang(chunk: bytes) -> bytes:
     return chunk
 
 
-def _positions(tokens: bytes, found: set[bytes]) -> Iterable[tuple[int, bytes]]:
-    """Where the found tokens stand in the translated chunk.
-
-    A few tokens are searched for one by one (each a fast ``find`` over the chunk). Many are
-    looked for block by block (a block's tokens against the found set, in C), then line by
-    line in the blocks that have some: one pass over the chunk, whatever their number.
-    """
-    if len(found) <= FIND_EACH_LIMIT:
-        for token in found:
-            for start in _occurrences(tokens, token):
-                yield start, token
-        return
-    start, size = 0, len(tokens)
-    while start < size:
-        end = tokens.find(b"\n", min(start + BLOCK_SIZE, size))
-        end = size if end < 0 else end + 1
-        block = tokens[start:end]
-        if not found.isdisjoint(block.split()):
-            offset = start
-            for line in block.split(b"\n"):
-                words = line.split()
-                if not found.isdisjoint(words):
-                    for token in found.intersection(words):
-                        for at in _occurrences(line, token):
-                            yield offset + at, token
-                offset += len(line) + 1
-        start = end
-
-
-def _occurrences(tokens: bytes, token: bytes) -> Iterable[int]:
-    """Start positions of ``token`` as a whole token in the translated chunk."""
-    size = len(token)
-    end_of_text = len(tokens)
-    start = tokens.find(token)
-    while start >= 0:
-        end = start + size
-        if (start == 0 or tokens[start - 1] in _BLANK) and (
-            end == end_of_text or tokens[end] in _BLANK
-        ):
-            yield start
-        start = tokens.find(token, end)
-
-
 def _line_text(raw: bytes) -> str:
     return raw[:2000].rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _host_start(text: bytes, start: int) -> int:
+    """Where the host name holding position ``start`` begins: after an @, else the token."""
+    begin = max(text.rfind(b" ", 0, start), text.rfind(b"\n", 0, start)) + 1
+    at = text.rfind(b"@", begin, start)
+    begin = at + 1 if at >= 0 else begin
+    return begin + 1 if text[begin : begin + 1] in (b".", b"-", b"_", b"+") else begin
+
+
+def _may_hold_ipv6(raw: bytes) -> bool:
+    """Whether some colons stand as an IPv6 address's do: a "::", or seven colons each at most
+    five bytes after the last (2001:db8:0:0:0:0:0:1). Times (15:16:01) and MAC addresses have
+    neither, so most pieces skip the IPv6 pass."""
+    colons = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == _COLON)
+    if len(colons) < 2:
+        return False
+    gaps = np.diff(colons)
+    if np.any(gaps == 1):
+        return True
+    if len(gaps) < 6:
+        return False
+    close = np.concatenate(([0], np.cumsum(gaps <= 5)))
+    return bool(np.any(close[6:] - close[:-6] == 6))
+
+
+def _defanged(spans: Spans) -> bool:
+    """Whether the chunk may hold defanged values: a lone "." or "@" token ("evil[.]com" gives
+    "evil . com"), or "hxxp", "hxxps" or "dot" tokens."""
+    lengths = spans.ends - spans.starts
+    lone = spans.codes[spans.starts[lengths == 1]]
+    if np.any((lone == _DOT) | (lone == _AT)):
+        return True
+    first = spans.codes[spans.starts]
+    sized = (lengths >= 3) & (lengths <= 5) & ((first == _LETTER_D) | (first == _LETTER_H))
+    words = spans.hashes(spans.starts[sized], spans.ends[sized])
+    return bool(np.isin(words, _DEFANG_HASHES).any())
 
 
 def _hits(chunk: bytes, located: list[tuple[int, Match]], first_line: int) -> list[Hit]:
@@ -465,10 +517,10 @@ def candidates(data: bytes) -> set[str]:
     parent domains, canonical IPv6 forms, normalised URLs. Networks are the caller's (they
     depend on the prefix lengths in use)."""
     found: set[str] = set()
-    tokens = set(data.translate(_TOKENS).split())
+    tokens = set(data.translate(_CANDIDATE_TOKENS).split())
     if not _DEFANG_TOKENS.isdisjoint(tokens):
         data = _refang(data)
-        tokens = set(data.translate(_TOKENS).split())
+        tokens = set(data.translate(_CANDIDATE_TOKENS).split())
     for token in tokens:
         parts = token.split(b":") if b":" in token else [token]
         if len(parts) > 2 and not token.translate(None, _HEX_COLON_DOT):
