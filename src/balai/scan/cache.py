@@ -19,7 +19,7 @@ from typing import Any
 
 from balai.intel.models import ValueKind
 from balai.intel.observables import Value
-from balai.scan.indicators import EXAMPLES, Info, Loaded, benign
+from balai.scan.indicators import EXAMPLES, IndicatorError, Info, Loaded, benign
 from balai.scan.matcher import IndicatorSet
 
 COLUMNS = ("kind", "value", "stix_id", "name", "tlp", "score", "pap", "valid_until")
@@ -63,6 +63,10 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
     temporary.touch(mode=0o600)
     check = benign().check
     count = 0
+    # Values compared whole, by whether a warninglist holds them, with their kinds: stored
+    # again as one text each, one value a line, which loads in a single split.
+    whole: dict[bool, set[str]] = {False: set(), True: set()}
+    kinds: dict[bool, set[str]] = {False: set(), True: set()}
     with sqlite3.connect(temporary) as db:
         db.execute(f"CREATE TABLE indicators ({', '.join(COLUMNS)}, warninglist)")
         db.execute("CREATE TABLE meta (key PRIMARY KEY, value)")
@@ -72,6 +76,9 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
             for row in rows:
                 count += 1
                 listed = check(Value(ValueKind(row["kind"]), row["value"]))
+                if row["kind"] in _EXACT:
+                    whole[listed is not None].add(row["value"])
+                    kinds[listed is not None].add(row["kind"])
                 yield (*(row.get(column) for column in COLUMNS), listed)
 
         db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records())
@@ -79,7 +86,19 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
         now = datetime.now(UTC)
         db.executemany(
             "INSERT INTO meta VALUES (?, ?)",
-            [("server", server), ("downloaded_at", now.isoformat()), ("values", count)],
+            [
+                ("server", server),
+                ("downloaded_at", now.isoformat()),
+                ("values", count),
+                *(
+                    (f"{name}{'_listed' if listed else ''}", content)
+                    for listed in (False, True)
+                    for name, content in (
+                        ("whole", "\n".join(sorted(whole[listed])).encode()),
+                        ("kinds", ",".join(sorted(kinds[listed]))),
+                    )
+                ),
+            ],
         )
     os.replace(temporary, path)
     return CacheInfo(server, now, count)
@@ -101,15 +120,22 @@ def load(path: Path, *, include_warninglisted: bool = False) -> Loaded:
     indicators = IndicatorSet()
     loaded = Loaded(indicators, str(path))
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    listed_clause = "" if include_warninglisted else "WHERE warninglist IS NULL"
-    add_exact = indicators.add_exact
-    rows = db.execute(f"SELECT kind, value FROM indicators {listed_clause}")  # noqa: S608  # fixed text
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    if "whole" not in meta:
+        raise IndicatorError(f"{path}: made by an older version of Balai; run balai scan --refresh")
+    parts = ["", "_listed"] if include_warninglisted else [""]
+    joined = b"\n".join(meta[f"whole{part}"] for part in parts if meta[f"whole{part}"])
+    indicators.exact = set(joined.split(b"\n")) if joined else set()
+    indicators.kinds = {
+        ValueKind(k) for part in parts for k in meta[f"kinds{part}"].split(",") if k
+    }
+    listed_clause = "" if include_warninglisted else "AND warninglist IS NULL"
+    rows = db.execute(
+        f"SELECT kind, value FROM indicators WHERE kind IN ('cidr', 'url') {listed_clause}"  # noqa: S608  # fixed text
+    )
     for kind, value in rows:
-        found = _EXACT.get(kind)
-        if found is not None:
-            add_exact(value.encode(), found)
-        else:
-            indicators.add(Value(ValueKind(kind), value))
+        indicators.add(Value(ValueKind(kind), value))
+    indicators.joined = joined  # after add(), which forgets it
     loaded.values = len(indicators)
     if not include_warninglisted:
         examples = db.execute(

@@ -31,7 +31,7 @@ import numpy as np
 
 from balai.intel.models import ValueKind
 from balai.intel.observables import Value, url_value
-from balai.scan.vector import Bloom, Spans, hash_values
+from balai.scan.vector import Bloom, Spans, hash_joined, hash_values
 
 TOKEN_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789._-@+"
 
@@ -90,9 +90,10 @@ class IndicatorSet:
     # Values compared whole (addresses, domains, hashes, e-mail), as bytes; a value's kind
     # follows from its form (``kind_of``), so no second table is kept.
     exact: set[bytes] = field(default_factory=set)
-    # The last labels of listed domains ("com", "net"): a host name under any other cannot be
-    # a subdomain of a listed one, and file names (setup.exe) are not host names.
-    top_labels: set[bytes] = field(default_factory=set)
+    # The kinds among them, and (from a loader that has it ready) the values joined by line
+    # ends, which is what the Bloom filter is built from.
+    kinds: set[ValueKind] = field(default_factory=set)
+    joined: bytes | None = None
     networks4: dict[int, set[int]] = field(default_factory=dict)
     networks6: dict[int, set[int]] = field(default_factory=dict)
     urls: set[str] = field(default_factory=set)
@@ -114,19 +115,22 @@ class IndicatorSet:
         """Build the Bloom filter (again, if values were added since)."""
         if self.prepared:
             return
-        hashed = [v for v in self.exact | self.url_hosts if b":" not in v]
-        self.bloom = Bloom(min(30, max(16, math.ceil(math.log2(len(hashed) + 1)) + 5)))
-        self.bloom.add(hash_values(hashed))
+        # IPv6 values are in too, harmlessly: a token never holds a colon. They are matched
+        # in the IPv6 pass.
+        joined = self.joined if self.joined is not None else b"\n".join(self.exact)
+        count = len(self.exact) + len(self.url_hosts)
+        self.bloom = Bloom(min(30, max(16, math.ceil(math.log2(count + 1)) + 5)))
+        self.bloom.add(hash_joined(joined))
+        self.bloom.add(hash_joined(b"\n".join(self.url_hosts)))
         self.by_16_bloom = Bloom(20)
-        self.by_16_bloom.add(hash_values(list(self.networks4_by_16)))
-        kinds = {kind_of(v) for v in self.exact if len(v) in (32, 40, 64) or b":" in v}
-        self.has_hashes = bool(kinds & _HASH_KINDS)
+        self.by_16_bloom.add(hash_joined(b"\n".join(self.networks4_by_16)))
+        self.has_hashes = bool(self.kinds & _HASH_KINDS)
         # IPv6 spellings matter to IPv4 values too (::ffff:102:304 is 1.2.3.4).
-        self.has_ipv6 = (
-            ValueKind.IPV6 in kinds
-            or bool(self.networks6 or self.networks4)
+        self.has_ipv6 = bool(
+            self.kinds & {ValueKind.IPV4, ValueKind.IPV6}
+            or self.networks6
+            or self.networks4
             or any(b":" in host for host in self.url_hosts)
-            or any(v[-1:].isdigit() and b":" not in v for v in self.exact)
         )
         self.prepared = True
 
@@ -154,9 +158,9 @@ class IndicatorSet:
     def add_exact(self, value: bytes, kind: ValueKind) -> None:
         """Add a value compared whole, already normalised and encoded."""
         self.prepared = False
+        self.joined = None
         self.exact.add(value)
-        if kind == ValueKind.DOMAIN:
-            self.top_labels.add(value[value.rfind(b".") + 1 :])
+        self.kinds.add(kind)
 
     def _index_by_16(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         first = int(network.network_address) >> 16

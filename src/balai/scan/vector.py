@@ -83,25 +83,22 @@ class Spans:
         return result
 
 
-def hash_values(values: list[bytes], piece: int = 1 << 20) -> U64:
+def hash_values(values: list[bytes]) -> U64:
     """Hashes of values that hold no separator, computed as if they were tokens of a log."""
+    return hash_joined(b"\n".join(values))
+
+
+def hash_joined(joined: bytes, piece: int = 1 << 20) -> U64:
+    """Hashes of the values in a text of one value a line, a piece of lines at a time."""
     found: list[U64] = []
-    batch: list[bytes] = []
-    size = 0
-    for value in values:
-        batch.append(value)
-        size += len(value) + 1
-        if size >= piece:
-            found.append(_batch(batch))
-            batch, size = [], 0
-    if batch:
-        found.append(_batch(batch))
+    start, size = 0, len(joined)
+    while start < size:
+        end = joined.find(b"\n", min(start + piece, size) - 1)
+        end = size if end < 0 else end + 1
+        spans = Spans(joined[start:end])
+        found.append(spans.hashes(spans.starts, spans.ends))
+        start = end
     return np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
-
-
-def _batch(values: list[bytes]) -> U64:
-    spans = Spans(b"\n".join(values))
-    return spans.hashes(spans.starts, spans.ends)
 
 
 class Bloom:
