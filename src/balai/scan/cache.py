@@ -9,6 +9,7 @@ download leaves the previous copy whole.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -66,6 +67,7 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
     # Values compared whole, by whether a warninglist holds them, with their kinds: stored
     # again as one text each, one value a line, which loads in a single split.
     whole: dict[bool, set[str]] = {False: set(), True: set()}
+    listed_values: dict[str, str] = {}
     kinds: dict[bool, set[str]] = {False: set(), True: set()}
     with sqlite3.connect(temporary) as db:
         db.execute(f"CREATE TABLE indicators ({', '.join(COLUMNS)}, warninglist)")
@@ -76,6 +78,8 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
             for row in rows:
                 count += 1
                 listed = check(Value(ValueKind(row["kind"]), row["value"]))
+                if listed is not None:
+                    listed_values.setdefault(row["value"], listed)
                 if row["kind"] in _EXACT:
                     whole[listed is not None].add(row["value"])
                     kinds[listed is not None].add(row["kind"])
@@ -90,6 +94,11 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
                 ("server", server),
                 ("downloaded_at", now.isoformat()),
                 ("values", count),
+                ("listed", len(listed_values)),
+                (
+                    "listed_examples",
+                    json.dumps([f"{v} ({n})" for v, n in list(listed_values.items())[:EXAMPLES]]),
+                ),
                 *(
                     (f"{name}{'_listed' if listed else ''}", content)
                     for listed in (False, True)
@@ -138,15 +147,8 @@ def load(path: Path, *, include_warninglisted: bool = False) -> Loaded:
     indicators.joined = joined  # after add(), which forgets it
     loaded.values = len(indicators)
     if not include_warninglisted:
-        examples = db.execute(
-            "SELECT value, warninglist FROM indicators WHERE warninglist IS NOT NULL LIMIT ?",
-            (EXAMPLES,),
-        ).fetchall()
-        (count,) = db.execute(
-            "SELECT count(DISTINCT value) FROM indicators WHERE warninglist IS NOT NULL"
-        ).fetchone()
-        loaded.warninglisted = int(count)
-        loaded.warninglisted_examples = [f"{value} ({name})" for value, name in examples]
+        loaded.warninglisted = int(meta["listed"])
+        loaded.warninglisted_examples = list(json.loads(meta["listed_examples"]))
     loaded.lookup = _lookup(db)
     return loaded
 
