@@ -345,3 +345,12 @@ def test_a_matcher_keeps_finding_a_token_it_has_seen(tmp_path: Path) -> None:
     for _ in range(3):
         assert [hit.text for hit in matcher.scan(b"clean.org www.evil.com\n")] == ["www.evil.com"]
         assert matcher.scan(b"clean.org notevil.com\n") == []
+
+
+@pytest.mark.parametrize("text", [". - .", "-", "@ . _", "x . -"])
+def test_lines_of_lone_punctuation_scan_without_error(tmp_path: Path, text: str) -> None:
+    assert found(tmp_path, ["evil.com", "1.2.3.4"], text) == []
+
+
+def test_a_dotted_token_after_lone_punctuation_still_matches(tmp_path: Path) -> None:
+    assert found(tmp_path, ["evil.com"], "- . www.evil.com") == [("evil.com", "www.evil.com")]

@@ -245,6 +245,8 @@ class Matcher:
         ends = spans.ends - _EDGE_TABLE[codes[spans.ends - 1]]
         keep = ends > starts
         starts, ends = starts[keep], ends[keep]
+        if not len(starts):  # only lone edge characters ("-", ".")
+            return
         # Parts after a dot or an @: the parents of a host name, the host of an address.
         marks = np.flatnonzero((codes == _DOT) | (codes == _AT))
         dot_at = spans.dot_at = marks[codes[marks] == _DOT]
