@@ -16,7 +16,18 @@ from balai.scan.indicators import Info, Loaded
 from balai.scan.timestamps import line_time
 
 FORMATS = ("table", "jsonl", "csv")
-CSV_FIELDS = ("file", "line", "indicator", "type", "match", "stix_id", "name", "tlp", "log_line")
+CSV_FIELDS = (
+    "file",
+    "line",
+    "indicator",
+    "type",
+    "match",
+    "stix_id",
+    "name",
+    "tlp",
+    "score",
+    "log_line",
+)
 
 
 @dataclass
@@ -71,7 +82,7 @@ class Tally:
 
 def _info_fields(info: list[Info]) -> dict[str, Any]:
     first = info[0] if info else Info()
-    return {"stix_id": first.stix_id, "name": first.name, "tlp": first.tlp}
+    return {"stix_id": first.stix_id, "name": first.name, "tlp": first.tlp, "score": first.score}
 
 
 def hit_record(hit: FileHit, entry: Found) -> dict[str, Any]:
