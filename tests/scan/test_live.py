@@ -22,7 +22,7 @@ from balai.intel.models import Sighting
 from tests.conftest import Databases
 from tests.factories import api_key_for, make_org, make_user
 from tests.functional.conftest import Instance, close_instance, new_instance
-from tests.intel.helpers import body, import_as, indicator
+from tests.intel.helpers import body, import_as, indicator, report
 from tests.shared_data import SHARED_DATA
 
 LOGS = SHARED_DATA / "logs"
@@ -64,7 +64,7 @@ def platform(databases: Databases) -> Iterator[tuple[Instance, str, str, dict[st
         ip = indicator("[ipv4-addr:value = '185.220.101.7']", name="Botnet C2")
         domain = indicator("[domain-name:value = 'c2.badcorp-infra.net']", name="C2 domain")
         hidden = indicator("[ipv4-addr:value = '173.234.31.186']", name="ThaiCERT only")
-        import_as(db, analyst, body(ip, domain))
+        import_as(db, analyst, body(ip, domain, report([ip["id"]], name="Botnet campaign")))
         import_as(db, analyst, body(hidden), tlp=Tlp.AMBER, distribution=Distribution.ORGANISATION)
         org_id = str(member_org.id)
     live.serve()
@@ -125,6 +125,7 @@ def test_a_new_user_downloads_once_scans_real_logs_and_reports_sightings(
         )
         assert hit["log_line"] == lines[hit["line"] - 1]
         assert hit["stix_id"] in ids.values()
+        assert hit["reports"] == ("Botnet campaign" if hit["stix_id"] == ids["ip"] else None)
     # 173.234.31.186 is all over OpenSSH_2k.log, but it is ThaiCERT's own: never downloaded.
     assert "173.234.31.186" not in first.stdout
 

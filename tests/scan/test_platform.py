@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from balai.intel.markings import Distribution, Tlp
 from balai.intel.models import Sighting
-from tests.intel.helpers import Intel, body, import_as, indicator, sign_in, text_of
+from tests.intel.helpers import Intel, body, import_as, indicator, report, sign_in, text_of
 
 C2_IP = "185.220.101.7"
 C2_DOMAIN = "c2.badcorp-infra.net"
@@ -35,7 +35,9 @@ def shared(intel: Intel) -> dict[str, str]:
     domain = indicator(f"[domain-name:value = '{C2_DOMAIN}']", name="C2 domain")
     red = indicator(f"[domain-name:value = '{RED_DOMAIN}']", name="Quiet C2", labels=["PAP:RED"])
     hidden = indicator(f"[ipv4-addr:value = '{HIDDEN_IP}']", name="Away only")
-    import_as(intel.db, intel.analyst, body(ip, domain, red))
+    import_as(
+        intel.db, intel.analyst, body(ip, domain, red, report([ip["id"]], name="Botnet wave"))
+    )
     import_as(
         intel.db,
         intel.away_analyst,
@@ -76,7 +78,9 @@ def test_the_scanner_export_holds_what_the_user_may_see_page_by_page(
     }
     assert {r["stix_id"] for r in home} == {shared["ip"], shared["domain"], shared["red"]}
     red = next(r for r in home if r["value"] == RED_DOMAIN)
-    assert (red["pap"], red["tlp"], red["name"]) == ("red", "green", "Quiet C2")
+    assert (red["pap"], red["tlp"], red["name"], red["reports"]) == ("red", "green", "Quiet C2", [])
+    c2 = next(r for r in home if r["value"] == C2_IP)
+    assert c2["reports"] == ["Botnet wave"]
     # One page at once gives the same rows as one row a page.
     assert scan_rows(client, intel.key(intel.reader), limit=1000) == home
     away = scan_rows(client, intel.key(intel.away_analyst), limit=1000)

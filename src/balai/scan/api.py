@@ -99,6 +99,7 @@ def get_export(
                 "score": e.item.score,
                 "pap": e.pap.value,
                 "valid_until": e.valid_until,
+                "reports": list(e.item.reports),
             },
             ensure_ascii=False,
         )

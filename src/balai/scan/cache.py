@@ -23,7 +23,7 @@ from balai.intel.observables import Value
 from balai.scan.indicators import EXAMPLES, IndicatorError, Info, Loaded, benign
 from balai.scan.matcher import IndicatorSet
 
-COLUMNS = ("kind", "value", "stix_id", "name", "tlp", "score", "pap", "valid_until")
+COLUMNS = ("kind", "value", "stix_id", "name", "tlp", "score", "pap", "valid_until", "reports")
 _EXACT = {
     kind.value: kind
     for kind in ValueKind
@@ -83,9 +83,9 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
                 if row["kind"] in _EXACT:
                     whole[listed is not None].add(row["value"])
                     kinds[listed is not None].add(row["kind"])
-                yield (*(row.get(column) for column in COLUMNS), listed)
+                yield (*(row.get(column) for column in COLUMNS[:-1]), _names(row), listed)
 
-        db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records())
+        db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records())
         db.execute("CREATE INDEX ix_value ON indicators (value, kind)")
         now = datetime.now(UTC)
         db.executemany(
@@ -111,6 +111,12 @@ def write(path: Path, server: str, rows: Iterable[dict[str, Any]]) -> CacheInfo:
         )
     os.replace(temporary, path)
     return CacheInfo(server, now, count)
+
+
+def _names(row: dict[str, Any]) -> str | None:
+    """A value's reports, as one text ("; " between names)."""
+    names = row.get("reports") or []
+    return "; ".join(str(name) for name in names) if isinstance(names, list) and names else None
 
 
 def info(path: Path) -> CacheInfo | None:
@@ -156,9 +162,13 @@ def load(path: Path, *, include_warninglisted: bool = False) -> Loaded:
 def _lookup(db: sqlite3.Connection) -> Callable[[ValueKind, str], list[Info]]:
     def lookup(kind: ValueKind, value: str) -> list[Info]:
         rows = db.execute(
-            "SELECT stix_id, name, tlp, score FROM indicators WHERE value = ? AND kind = ?",
+            "SELECT stix_id, name, tlp, score, reports FROM indicators"
+            " WHERE value = ? AND kind = ?",
             (value, kind.value),
         )
-        return [Info(*row) for row in rows]
+        return [
+            Info(stix_id, name, tlp, score, reports or None)
+            for stix_id, name, tlp, score, reports in rows
+        ]
 
     return lookup

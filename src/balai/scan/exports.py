@@ -28,6 +28,7 @@ class ExportItem:
     name: str | None
     tlp: str
     score: float | None
+    reports: tuple[str, ...] = ()  # names of the reports (and groupings) that hold it
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -70,6 +70,7 @@ class Info:
     name: str | None = None
     tlp: str | None = None
     score: float | None = None
+    reports: str | None = None  # the reports that hold it, "; " between names
 
 
 @dataclass

@@ -24,6 +24,7 @@ CSV_FIELDS = (
     "match",
     "stix_id",
     "name",
+    "reports",
     "tlp",
     "score",
     "log_line",
@@ -82,7 +83,13 @@ class Tally:
 
 def _info_fields(info: list[Info]) -> dict[str, Any]:
     first = info[0] if info else Info()
-    return {"stix_id": first.stix_id, "name": first.name, "tlp": first.tlp, "score": first.score}
+    return {
+        "stix_id": first.stix_id,
+        "name": first.name,
+        "reports": first.reports,
+        "tlp": first.tlp,
+        "score": first.score,
+    }
 
 
 def hit_record(hit: FileHit, entry: Found) -> dict[str, Any]:
@@ -126,7 +133,8 @@ def _cell(value: Any) -> Any:
 
 def _about(info: Info) -> str:
     marking = f"TLP:{info.tlp.upper()}" if info.tlp else ""
-    return " ".join(part for part in (info.name or "", marking) if part)
+    reports = f"in {info.reports}" if info.reports else ""
+    return " ".join(part for part in (info.name or "", reports, marking) if part)
 
 
 def table_rows(tally: Tally) -> list[tuple[str, ...]]:

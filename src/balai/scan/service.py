@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -136,7 +136,30 @@ def export_page(
             continue
         item = ExportItem(kind, value, stix_id, name, tlp.value, score)
         found.append(Exported(position, item, pap, valid_until))
+    held_in = reports_of(session, actor=actor, stix_ids={e.item.stix_id for e in found})
+    found = [
+        Exported(
+            e.position,
+            replace(e.item, reports=tuple(held_in.get(e.item.stix_id, ()))),
+            e.pap,
+            e.valid_until,
+        )
+        for e in found
+    ]
     return found, (last if len(rows) == limit else None)
+
+
+def reports_of(session: Session, *, actor: Actor, stix_ids: set[str]) -> dict[str, list[str]]:
+    """Names of the reports and groupings the actor may see that hold some indicators."""
+    found: dict[str, list[str]] = {}
+    if not stix_ids:
+        return found
+    holders = latest(actor).where(StixObject.type.in_(("report", "grouping")))
+    for name, data in session.execute(holders.with_only_columns(StixObject.name, StixObject.data)):
+        for ref in data.get("object_refs") or []:
+            if ref in stix_ids and name:
+                found.setdefault(ref, []).append(name)
+    return {stix_id: sorted(set(names)) for stix_id, names in found.items()}
 
 
 def _expired(valid_until: Any, moment: datetime) -> bool:
