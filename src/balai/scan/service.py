@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
@@ -85,6 +85,32 @@ class Exported:
     valid_until: str | None
 
 
+def indicator_values(actor: Actor) -> Select[tuple[Any, ...]]:
+    """The values of the latest indicators the actor may see, not revoked, with their index
+    row's id, STIX id, name, TLP, data and decay score: the one query behind every export and
+    the scan page."""
+    visible = (
+        latest(actor)
+        .where(StixObject.type == "indicator", StixObject.revoked.is_(False))
+        .with_only_columns(StixObject.pk)
+    )
+    return (
+        select(
+            ObservableValue.id,
+            ObservableValue.kind,
+            ObservableValue.value,
+            StixObject.stix_id,
+            StixObject.name,
+            StixObject.tlp,
+            StixObject.data,
+            IndicatorScore.score,
+        )
+        .join(StixObject, StixObject.pk == ObservableValue.object_pk)
+        .outerjoin(IndicatorScore, IndicatorScore.stix_id == StixObject.stix_id)
+        .where(ObservableValue.object_pk.in_(visible))
+    )
+
+
 def export_page(
     session: Session,
     *,
@@ -100,25 +126,9 @@ def export_page(
     starts, or None after the last.
     """
     moment = now or utcnow()
-    visible = (
-        latest(actor)
-        .where(StixObject.type == "indicator", StixObject.revoked.is_(False))
-        .with_only_columns(StixObject.pk)
-    )
     query = (
-        select(
-            ObservableValue.id,
-            ObservableValue.kind,
-            ObservableValue.value,
-            StixObject.stix_id,
-            StixObject.name,
-            StixObject.tlp,
-            StixObject.data,
-            IndicatorScore.score,
-        )
-        .join(StixObject, StixObject.pk == ObservableValue.object_pk)
-        .outerjoin(IndicatorScore, IndicatorScore.stix_id == StixObject.stix_id)
-        .where(ObservableValue.object_pk.in_(visible), ObservableValue.id > after)
+        indicator_values(actor)
+        .where(ObservableValue.id > after)
         .order_by(ObservableValue.id)
         .limit(limit)
     )

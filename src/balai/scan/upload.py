@@ -14,18 +14,17 @@ import io
 import ipaddress
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
 from balai.errors import ValidationFailed
 from balai.intel import networks
-from balai.intel.models import IndicatorScore, ObservableValue, StixObject, ValueKind
+from balai.intel.models import ObservableValue, ValueKind
 from balai.intel.observables import Value
-from balai.intel.service import latest
 from balai.scan.engine import FileHit
 from balai.scan.indicators import Info, Loaded, benign
 from balai.scan.matcher import IndicatorSet, Matcher, candidates
+from balai.scan.service import indicator_values
 
 BATCH = 500
 
@@ -52,32 +51,14 @@ def indicators_in(
     """The visible indicators that could match the log, ready to scan it with."""
     wanted = candidates(data)
     wanted |= _networks(list(wanted), networks.lengths(session))
-    visible = (
-        latest(actor)
-        .where(StixObject.type == "indicator", StixObject.revoked.is_(False))
-        .with_only_columns(StixObject.pk)
-    )
     loaded = Loaded(IndicatorSet(), "the indicators you may see")
     check = None if include_warninglisted else benign().check
     texts = sorted(wanted)
     for start in range(0, len(texts), BATCH):
         rows = session.execute(
-            select(
-                ObservableValue.kind,
-                ObservableValue.value,
-                StixObject.stix_id,
-                StixObject.name,
-                StixObject.tlp,
-                IndicatorScore.score,
-            )
-            .join(StixObject, StixObject.pk == ObservableValue.object_pk)
-            .outerjoin(IndicatorScore, IndicatorScore.stix_id == StixObject.stix_id)
-            .where(
-                ObservableValue.value.in_(texts[start : start + BATCH]),
-                ObservableValue.object_pk.in_(visible),
-            )
+            indicator_values(actor).where(ObservableValue.value.in_(texts[start : start + BATCH]))
         )
-        for kind, value, stix_id, name, tlp, score in rows:
+        for _id, kind, value, stix_id, name, tlp, _data, score in rows:
             key = (kind, value)
             if kind == ValueKind.ASN:
                 continue
