@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     )
     outbox_batch_size: int = Field(50, ge=1, description="Messages a worker claims at once.")
     worker_poll_seconds: float = Field(2.0, gt=0, description="Worker sleep between empty polls.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Webhook call timeout for each of connect, send and read."
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=64, description="Webhook calls a worker makes at once within a batch."
+    )
+    webhook_allow_http: bool = Field(
+        False, description="Allow http:// webhook URLs, not only https:// (always in the demo)."
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhooks to loopback, private and other non-public addresses "
+        "(always in the demo).",
+    )
 
     max_upload_bytes: int = Field(
         10_000_000, ge=1024, description="Largest accepted upload (directory import)."
@@ -109,6 +123,21 @@ class Settings(BaseSettings):
         50_000_000,
         ge=1024,
         description="Largest log a member may scan on the page (after decompression).",
+    )
+    incident_early_warning_hours: int = Field(
+        24, ge=1, description="NIS2 early warning: due this many hours after becoming aware."
+    )
+    incident_notification_hours: int = Field(
+        72, ge=1, description="NIS2 notification: due this many hours after becoming aware."
+    )
+    incident_final_report_days: int = Field(
+        30, ge=1, description="NIS2 final report: due this many days after the notification."
+    )
+    incident_party_response_hours: int = Field(
+        24, ge=1, description="An invited organisation silent this long shows as 'no response'."
+    )
+    incident_attachment_max_bytes: int = Field(
+        10_000_000, ge=1024, description="Largest file attached to an incident."
     )
     demo_mailbox: Path | None = Field(
         None, description="Demo only: Maildir the built-in mail catcher writes to and pages show."
@@ -142,6 +171,10 @@ class Settings(BaseSettings):
             raise ValueError("BALAI_SECRET_KEY must not be the demo key outside the demo")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("BALAI_SECRET_KEY must be at least 32 characters")
+        if self.incident_notification_hours < self.incident_early_warning_hours:
+            raise ValueError(
+                "BALAI_INCIDENT_NOTIFICATION_HOURS must not be shorter than the early warning's"
+            )
         if self.check_close_minutes <= self.check_escalate_minutes:
             raise ValueError("BALAI_CHECK_CLOSE_MINUTES must be longer than the escalation wait")
         return self

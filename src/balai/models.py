@@ -8,6 +8,7 @@ from balai.checks import models as checks_models
 from balai.db import Base
 from balai.directory import models as directory_models
 from balai.federation import models as federation_models
+from balai.incidents import models as incidents_models
 from balai.intel import models as intel_models
 from balai.outbox import models as outbox_models
 from balai.taxii import models as taxii_models
@@ -20,6 +21,7 @@ __all__ = [
     "checks_models",
     "directory_models",
     "federation_models",
+    "incidents_models",
     "intel_models",
     "metadata",
     "outbox_models",

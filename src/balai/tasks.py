@@ -10,6 +10,7 @@ from balai.accounts.tasks import purge_expired
 from balai.checks.tasks import close_checks, escalate_checks, run_schedules
 from balai.config import Settings
 from balai.federation.service import sync_due
+from balai.incidents.tasks import mark_silent_parties
 from balai.intel.tasks import refresh_scores
 
 PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
@@ -19,4 +20,5 @@ PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
     "accounts.purge_expired": purge_expired,
     "intel.refresh_scores": refresh_scores,
     "federation.sync_due": sync_due,
+    "incidents.mark_silent_parties": mark_silent_parties,
 }

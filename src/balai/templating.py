@@ -20,6 +20,7 @@ DOMAINS = (
     "directory",
     "checks",
     "intel",
+    "incidents",
     "taxii",
     "scan",
     "federation",

@@ -79,6 +79,8 @@ def targets(
         "contact_id": str(contact.id),
         "check_id": str(uuid.uuid4()),
         "schedule_id": str(uuid.uuid4()),
+        "incident_id": str(uuid.uuid4()),
+        "request_id": str(uuid.uuid4()),
         "group_id": str(group.id),
         "stix_id": seen["id"],
         "key": str(uuid.uuid4()),

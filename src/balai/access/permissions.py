@@ -31,6 +31,9 @@ class Permission(StrEnum):
     INTEL_IMPORT = "intel:object:import"
     SHARING_GROUP_MANAGE_OWN = "intel:sharing_group:manage_own"
     FEDERATION_MANAGE = "federation:peer:manage"
+    INCIDENT_READ = "incidents:incident:read"
+    INCIDENT_REPORT = "incidents:incident:report"
+    INCIDENT_RESPOND = "incidents:incident:respond"
 
 
 _MEMBER = {
@@ -39,8 +42,14 @@ _MEMBER = {
     Permission.APIKEY_MANAGE_OWN,
     Permission.INTEL_READ,
     Permission.INTEL_EXPORT,
+    Permission.INCIDENT_READ,
 }
-_ANALYST = _MEMBER | {Permission.CONTACT_EDIT_OWN, Permission.INTEL_IMPORT}
+_ANALYST = _MEMBER | {
+    Permission.CONTACT_EDIT_OWN,
+    Permission.INTEL_IMPORT,
+    Permission.INCIDENT_REPORT,
+    Permission.INCIDENT_RESPOND,
+}
 _ORG_ADMIN = _ANALYST | {
     Permission.ORGANISATION_EDIT_OWN,
     Permission.CHECK_START,

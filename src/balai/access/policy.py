@@ -18,6 +18,15 @@ from balai.accounts.models import ApiKey, User
 from balai.audit.models import AuditEvent
 from balai.checks.models import CheckSchedule, CheckTarget, CommCheck
 from balai.directory.models import Contact, Organisation
+from balai.incidents.models import (
+    AssistanceRequest,
+    Attachment,
+    Incident,
+    IncidentLink,
+    IncidentParty,
+    StageReport,
+    TimelineEntry,
+)
 from balai.intel.markings import Distribution
 from balai.intel.models import (
     IntelImport,
@@ -81,9 +90,16 @@ def visible(actor: Actor | None, model: type[Any]) -> ColumnElement[bool]:
     if model is AuditEvent:
         own_org = or_(AuditEvent.actor_org_id == org, AuditEvent.object_org_id == org)
         if actor.can(Permission.AUDIT_READ_ANY):
-            # Reads of shared intelligence name objects: like the objects themselves, those
-            # events reach only the organisations involved, whatever the reader's role.
-            return or_(~AuditEvent.action.startswith("intel:object:"), own_org)
+            # Reads of shared intelligence name objects, and incidents' events name incidents:
+            # like the objects themselves, those events reach only the organisations
+            # involved, whatever the reader's role.
+            return or_(
+                and_(
+                    ~AuditEvent.action.startswith("intel:object:"),
+                    ~AuditEvent.action.startswith("incidents:"),
+                ),
+                own_org,
+            )
         if actor.can(Permission.AUDIT_READ_OWN_ORG):
             return own_org
         return false()
@@ -100,6 +116,13 @@ def visible(actor: Actor | None, model: type[Any]) -> ColumnElement[bool]:
         return IntelImport.owner_org_id == org
     if model is TaxiiStatus:
         return TaxiiStatus.owner_org_id == org
+    if model is Incident:
+        return _incident_audience(org)
+    if model in _INCIDENT_PARTS:
+        part: ColumnElement[bool] = model.incident_id.in_(
+            select(Incident.id).where(_incident_audience(org))
+        )
+        return part
     if model is OutboxMessage:
         return true() if actor.can(Permission.OUTBOX_READ) else false()
     raise TypeError(f"no visibility rule for {model.__name__}: add one before reading it")
@@ -124,6 +147,39 @@ def _intel_audience(org: object, row: type[StixObject] = StixObject) -> ColumnEl
             ),
         ),
         row.distribution.in_([Distribution.COMMUNITY, Distribution.CONNECTED, Distribution.PUBLIC]),
+    )
+
+
+_INCIDENT_PARTS = (
+    IncidentParty,
+    StageReport,
+    AssistanceRequest,
+    TimelineEntry,
+    IncidentLink,
+    Attachment,
+)
+
+
+def _incident_audience(org: object) -> ColumnElement[bool]:
+    """Incidents reach whom their marking names, as intelligence does, and also every
+    invited party: inviting an organisation makes it a named recipient. No role widens it."""
+    return or_(
+        Incident.owner_org_id == org,
+        Incident.id.in_(
+            select(IncidentParty.incident_id).where(IncidentParty.organisation_id == org)
+        ),
+        and_(
+            Incident.distribution == Distribution.SHARING_GROUP,
+            or_(
+                Incident.sharing_group_id.in_(_groups_of(org)),
+                Incident.sharing_group_id.in_(
+                    select(SharingGroup.id).where(SharingGroup.owner_org_id == org)
+                ),
+            ),
+        ),
+        Incident.distribution.in_(
+            [Distribution.COMMUNITY, Distribution.CONNECTED, Distribution.PUBLIC]
+        ),
     )
 
 

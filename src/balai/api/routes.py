@@ -8,10 +8,11 @@ from balai.accounts.api import router as accounts
 from balai.audit.api import router as audit
 from balai.checks.api import router as checks
 from balai.directory.api import router as directory
+from balai.incidents.api import router as incidents
 from balai.intel.api import router as intel
 from balai.outbox.api import router as outbox
 from balai.scan.api import router as scan
 
 api_router = APIRouter()
-for domain in (directory, checks, intel, scan, accounts, audit, outbox):
+for domain in (directory, checks, intel, incidents, scan, accounts, audit, outbox):
     api_router.include_router(domain)

@@ -10,6 +10,7 @@ from balai.checks.web import router as checks
 from balai.demo.web import router as demo
 from balai.directory.web import router as directory
 from balai.federation.web import router as federation
+from balai.incidents.web import router as incidents
 from balai.intel.web import router as intel
 from balai.outbox.web import router as outbox
 from balai.scan.web import router as scan
@@ -17,5 +18,17 @@ from balai.taxii.web import router as taxii
 from balai.web.csrf import csrf_protect
 
 web_router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-for domain in (accounts, directory, checks, intel, scan, taxii, federation, audit, outbox, demo):
+for domain in (
+    accounts,
+    directory,
+    checks,
+    intel,
+    incidents,
+    scan,
+    taxii,
+    federation,
+    audit,
+    outbox,
+    demo,
+):
     web_router.include_router(domain)
