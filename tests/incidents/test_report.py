@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from balai.audit.models import AuditEvent
 from balai.config import Settings
+from balai.db import utcnow
 from balai.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from balai.incidents import service, views
 from balai.incidents.models import (
@@ -77,8 +78,8 @@ def test_the_clocks_follow_the_communitys_periods(
 @pytest.mark.parametrize(
     ("change", "loc", "words"),
     [
-        ({"rsit_class": "malware"}, "form", "not an RSIT incident class"),
-        ({"rsit_type": "ransomware"}, "form", "not a type of the class malicious-code"),
+        ({"rsit_class": "malware"}, "rsit_class", "not an RSIT incident class"),
+        ({"rsit_type": "ransomware"}, "rsit_type", "not a type of the class malicious-code"),
         ({"severity": "apocalyptic"}, "severity", "low"),
         ({"countries": ["XX"]}, "countries[0]", "ISO 3166-1"),
         ({"countries": []}, "countries", "at least 1"),
@@ -128,7 +129,8 @@ def test_links_must_be_to_objects_the_reporter_may_see(
         report_as(db, intel.analyst, settings, link_ids=[mine["id"], theirs["id"]])
     db.rollback()
     problem = caught.value.problems[0]
-    assert problem.loc.startswith("link_ids[") and theirs["id"] in problem.msg
+    assert problem.loc.startswith("link_ids[")
+    assert theirs["id"] in problem.msg
     assert count(db, Incident) == 0
     linked = report_as(db, intel.analyst, settings, link_ids=[mine["id"]])
     out = views.incident_out(db, actor=actor_for(intel.analyst), incident=linked)
@@ -145,7 +147,7 @@ def test_the_notification_becomes_overdue_and_filing_it_clears_the_flag(
 ) -> None:
     incident = report_as(db, intel.analyst, settings, aware_at=hours_ago(80).isoformat())
     actor = actor_for(intel.analyst)
-    now = service.utcnow()
+    now = utcnow()
     assert views.overdue_stages(incident, now) == [Stage.NOTIFICATION]
     overdue = service.list_incidents(db, actor=actor, filters=service.IncidentFilters(overdue=True))
     assert [i.id for i in overdue.items] == [incident.id]
@@ -157,11 +159,12 @@ def test_the_notification_becomes_overdue_and_filing_it_clears_the_flag(
         data=StageIn(stage=Stage.NOTIFICATION, text="Initial assessment: LockBit 3.0."),
     )
     db.commit()
-    assert views.overdue_stages(incident, service.utcnow()) == []
+    assert views.overdue_stages(incident, utcnow()) == []
     assert incident.final_report_due_at - incident.notification_at == timedelta(days=30)  # type: ignore[operator]  # filed just now
     out = views.incident_out(db, actor=actor, incident=incident)
     notification = next(s for s in out.stages if s.stage == Stage.NOTIFICATION)
-    assert notification.late and not notification.overdue
+    assert notification.late
+    assert not notification.overdue
     assert "late" in out.timeline[-1].text
     assert (
         service.list_incidents(db, actor=actor, filters=service.IncidentFilters(overdue=True)).total
@@ -249,6 +252,6 @@ def test_closing_files_the_final_report_and_reopening_brings_it_back(
     assert final.text == "Restored."
     with pytest.raises(Conflict):
         service.close(db, actor=actor, incident_id=incident.id, data=CloseIn(resolution="again"))
-    service.reopen(db, actor=actor, incident_id=incident.id)
-    assert incident.status == IncidentStatus.NEW
+    reopened = service.reopen(db, actor=actor, incident_id=incident.id)
+    assert reopened.status == IncidentStatus.NEW
     assert incident.closed_at is None

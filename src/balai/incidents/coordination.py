@@ -412,6 +412,7 @@ def attach(
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
+        uploaded_at=utcnow(),
         uploaded_by=actor.label,
     )
     session.add(attachment)

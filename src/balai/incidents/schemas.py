@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from balai.directory.models import Sector
 from balai.incidents import taxonomy
@@ -39,12 +47,22 @@ class Classification(BaseModel):
     rsit_class: str
     rsit_type: str
 
-    @model_validator(mode="after")
-    def _known(self) -> Classification:
-        reason = taxonomy.problem(self.rsit_class, self.rsit_type)
-        if reason:
-            raise ValueError(reason)
-        return self
+    @field_validator("rsit_class")
+    @classmethod
+    def _known_class(cls, value: str) -> str:
+        if taxonomy.find_class(value) is None:
+            raise ValueError(str(taxonomy.problem(value, "")))
+        return value
+
+    @field_validator("rsit_type")
+    @classmethod
+    def _known_type(cls, value: str, info: ValidationInfo) -> str:
+        rsit_class = info.data.get("rsit_class")
+        if rsit_class is not None:  # an unknown class is reported on its own
+            reason = taxonomy.problem(rsit_class, value)
+            if reason:
+                raise ValueError(reason)
+        return value
 
 
 class IncidentIn(Marking, Classification):

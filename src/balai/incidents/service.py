@@ -441,9 +441,9 @@ def close(session: Session, *, actor: Actor, incident_id: uuid.UUID, data: Close
     incident = get_incident(session, actor=actor, incident_id=incident_id)
     _require_reporter(actor, incident)
     _open(incident)
-    now = utcnow()
     if incident.final_report_at is None and incident.notification_at is not None:
         _file(session, actor, incident, Stage.FINAL_REPORT, data.resolution)
+    now = utcnow()
     incident.status = IncidentStatus.CLOSED
     incident.closed_at = now
     incident.resolution = data.resolution
