@@ -18,6 +18,9 @@ from balai.directory.models import ContactRole, OrgKind
 from balai.federation.models import SyncRun
 from balai.federation.schemas import PeerIn
 from balai.federation.service import add_peer
+from balai.incidents.coordination import attach, invite
+from balai.incidents.schemas import IncidentIn, InviteIn
+from balai.incidents.service import report as report_incident
 from balai.intel.markings import Distribution, Tlp
 from balai.intel.models import SharingGroup, SharingGroupMember
 from balai.intel.schemas import Marking
@@ -123,6 +126,44 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         peer.last_error = "GET https://hub.example/taxii2/api/… answered 401"
         db.add(SyncRun(peer_id=peer.id, direction="pull", error=peer.last_error))
         db.commit()
+        settings = load_settings(database_url=instance.database_url, secret_key=SECRET)
+        incident = report_incident(
+            db,
+            actor=actor_for(admin),
+            settings=settings,
+            data=IncidentIn.model_validate(
+                {
+                    "title": "Ransomware at a power utility",
+                    "description": "Billing servers encrypted.",
+                    "rsit_class": "malicious-code",
+                    "rsit_type": "infected-system",
+                    "severity": "high",
+                    "countries": ["SG", "TH"],
+                    "sectors": ["energy"],
+                    "tlp": "amber",
+                    "distribution": "community",
+                    "aware_at": "2026-01-05T02:00:00Z",
+                }
+            ),
+        )
+        invite(
+            db,
+            actor=actor_for(admin),
+            settings=settings,
+            incident_id=incident.id,
+            data=InviteIn(organisation_ids=[thai.id]),
+        )
+        attach(
+            db,
+            actor=actor_for(admin),
+            settings=settings,
+            incident_id=incident.id,
+            filename="note.txt",
+            content_type="text/plain",
+            data=b"pay us",
+        )
+        db.commit()
+        incident_id = incident.id
         thai_id, contact_id, group_id, import_id = thai.id, contact.id, group.id, batch.id
         peer_id = peer.id
         report_id, ioc_id = report["id"], ioc["id"]
@@ -175,6 +216,11 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         "/intel/taxii",
         "/federation",
         f"/federation/{peer_id}",
+        "/incidents",
+        "/incidents/new",
+        "/incidents/dashboard",
+        f"/incidents/{incident_id}",
+        f"/incidents/{incident_id}/edit",
     ):
         audit(path)
     page.goto(instance.url + "/checks/new?country=TH&preview=1")
