@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     incident_party_response_hours: int = Field(
         24, ge=1, description="An invited organisation silent this long shows as 'no response'."
     )
+    alert_escalate_minutes: int = Field(
+        60,
+        ge=1,
+        description="An unacknowledged alert goes to the alternate contact after this, "
+        "and to the organisation's admins after as long again.",
+    )
     incident_attachment_max_bytes: int = Field(
         10_000_000, ge=1024, description="Largest file attached to an incident."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from balai.accounts import models as accounts_models
+from balai.alerts import models as alerts_models
 from balai.audit import models as audit_models
 from balai.checks import models as checks_models
 from balai.db import Base
@@ -17,6 +18,7 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "alerts_models",
     "audit_models",
     "checks_models",
     "directory_models",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from balai.accounts.tasks import purge_expired
+from balai.alerts.tasks import escalate_alerts, send_digests
 from balai.checks.tasks import close_checks, escalate_checks, run_schedules
 from balai.config import Settings
 from balai.federation.service import sync_due
@@ -21,4 +22,6 @@ PERIODIC_JOBS: dict[str, Callable[[Session, Settings], int]] = {
     "intel.refresh_scores": refresh_scores,
     "federation.sync_due": sync_due,
     "incidents.mark_silent_parties": mark_silent_parties,
+    "alerts.escalate": escalate_alerts,
+    "alerts.send_digests": send_digests,
 }

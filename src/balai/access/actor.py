@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from balai.access.permissions import ROLE_PERMISSIONS, Permission
+from balai.access.permissions import RECIPIENT_PERMISSIONS, ROLE_PERMISSIONS, Permission
 from balai.accounts.models import Role, User
 from balai.errors import Forbidden
 
@@ -18,6 +18,7 @@ class Via(StrEnum):
     API_KEY = "api_key"
     CLI = "cli"
     SYSTEM = "system"
+    RECIPIENT = "recipient"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,13 @@ class Actor:
     via: Via
     user: User | None = None
     client_ip: str | None = None
+    recipient_org_id: uuid.UUID | None = None
+
+    @classmethod
+    def recipient(cls, organisation_id: uuid.UUID) -> Actor:
+        """An organisation as the recipient of an alert: it sees what its members see, and
+        may do nothing else."""
+        return cls(via=Via.RECIPIENT, recipient_org_id=organisation_id)
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -35,7 +43,9 @@ class Actor:
 
     @property
     def organisation_id(self) -> uuid.UUID | None:
-        """The acting user's organisation, if a user acts."""
+        """The acting user's organisation (or the recipient organisation)."""
+        if self.via == Via.RECIPIENT:
+            return self.recipient_org_id
         return self.user.organisation_id if self.user else None
 
     @property
@@ -59,6 +69,8 @@ class Actor:
         """Whether the actor's role grants the permission."""
         if self.is_trusted:
             return True
+        if self.via == Via.RECIPIENT:
+            return permission in RECIPIENT_PERMISSIONS
         if self.user is None or not self.user.active:
             return False
         return permission in ROLE_PERMISSIONS[self.user.role]

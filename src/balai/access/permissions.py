@@ -34,6 +34,8 @@ class Permission(StrEnum):
     INCIDENT_READ = "incidents:incident:read"
     INCIDENT_REPORT = "incidents:incident:report"
     INCIDENT_RESPOND = "incidents:incident:respond"
+    ALERT_SUBSCRIBE = "alerts:subscription:manage_own"
+    ALERT_MANAGE_ORG = "alerts:subscription:manage_org"
 
 
 _MEMBER = {
@@ -43,6 +45,7 @@ _MEMBER = {
     Permission.INTEL_READ,
     Permission.INTEL_EXPORT,
     Permission.INCIDENT_READ,
+    Permission.ALERT_SUBSCRIBE,
 }
 _ANALYST = _MEMBER | {
     Permission.CONTACT_EDIT_OWN,
@@ -56,6 +59,7 @@ _ORG_ADMIN = _ANALYST | {
     Permission.USER_MANAGE_OWN_ORG,
     Permission.AUDIT_READ_OWN_ORG,
     Permission.SHARING_GROUP_MANAGE_OWN,
+    Permission.ALERT_MANAGE_ORG,
 }
 _PLATFORM_ADMIN = set(Permission)
 
@@ -65,3 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ORG_ADMIN: frozenset(_ORG_ADMIN),
     Role.PLATFORM_ADMIN: frozenset(_PLATFORM_ADMIN),
 }
+
+# What an organisation may read as the recipient of an alert: exactly what reading the
+# alert's subject needs, nothing that writes.
+RECIPIENT_PERMISSIONS = frozenset({Permission.INCIDENT_READ, Permission.INTEL_READ})

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
-from balai.access.actor import Actor
+from balai.access.actor import Actor, Via
 from balai.access.permissions import Permission
 from balai.accounts.models import ApiKey, User
+from balai.alerts.models import Alert, AlertToken, Subscription
 from balai.audit.models import AuditEvent
 from balai.checks.models import CheckSchedule, CheckTarget, CommCheck
 from balai.directory.models import Contact, Organisation
@@ -47,6 +48,8 @@ def _is_member(actor: Actor | None) -> bool:
         return False
     if actor.is_trusted:
         return True
+    if actor.via == Via.RECIPIENT:
+        return actor.recipient_org_id is not None
     return actor.user is not None and actor.user.active
 
 
@@ -123,6 +126,18 @@ def visible(actor: Actor | None, model: type[Any]) -> ColumnElement[bool]:
             select(Incident.id).where(_incident_audience(org))
         )
         return part
+    if model is Subscription:
+        return or_(
+            and_(Subscription.user_id.is_not(None), Subscription.user_id == actor.user_id),
+            and_(Subscription.user_id.is_(None), Subscription.owner_org_id == org),
+        )
+    if model is Alert:
+        return and_(
+            Alert.recipient_org_id == org,
+            Alert.incident_id.in_(select(Incident.id).where(_incident_audience(org))),
+        )
+    if model is AlertToken:
+        return false()  # tokens are credentials: only the acknowledgement path reads them
     if model is OutboxMessage:
         return true() if actor.can(Permission.OUTBOX_READ) else false()
     raise TypeError(f"no visibility rule for {model.__name__}: add one before reading it")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from balai.access.actor import SYSTEM, Actor
 from balai.access.permissions import Permission
 from balai.access.policy import select_visible
+from balai.alerts import fanout
 from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.config import Settings
@@ -157,6 +158,7 @@ def invite(
             at=now,
         )
     if invited:
+        fanout.on_invited(session, settings=settings, incident=incident, parties=invited)
         record(
             session,
             actor=actor,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from balai.access.actor import Actor
 from balai.access.permissions import Permission
 from balai.access.policy import select_visible
+from balai.alerts import fanout
 from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.config import Settings
@@ -179,6 +180,7 @@ def report(session: Session, *, actor: Actor, settings: Settings, data: Incident
         text=f"Reported: {incident.title}. The report is filed as the early warning.",
         at=now,
     )
+    fanout.on_reported(session, settings=settings, incident=incident)
     record(
         session,
         actor=actor,
