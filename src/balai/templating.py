@@ -21,6 +21,7 @@ DOMAINS = (
     "checks",
     "intel",
     "incidents",
+    "alerts",
     "taxii",
     "scan",
     "federation",

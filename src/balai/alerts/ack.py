@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -238,11 +237,10 @@ def send_digests(session: Session, *, settings: Settings, now: datetime | None =
         ).all()
         if not pending:
             continue
-        seen: dict[uuid.UUID, bool] = {}
         kept = []
         for alert in pending:
             alert.digest_pending = False
-            if fanout.Audience(session, alert.incident).sees(sub.owner_org_id, seen):
+            if fanout.Audience(session, alert.incident).sees(sub.owner_org_id):
                 kept.append(alert)
             else:
                 alert.escalation_note = "left out of the digest: no longer shared with you"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,26 +30,25 @@ from balai.outbox.service import enqueue_email, enqueue_webhook
 from balai.tokens import hash_token, new_token
 
 
-@dataclass(frozen=True)
 class Audience:
-    """Which organisations may see an incident, asked once per organisation."""
+    """Which organisations may see one incident, asked once per organisation."""
 
-    session: Session
-    incident: Incident
+    def __init__(self, session: Session, incident: Incident) -> None:
+        self.session = session
+        self.incident = incident
+        self._seen: dict[uuid.UUID, bool] = {}
 
-    def sees(self, org_id: uuid.UUID, cache: dict[uuid.UUID, bool]) -> bool:
-        """Whether the organisation may see the incident."""
-        if org_id not in cache:
-            cache[org_id] = (
-                self.session.scalar(
-                    select(Incident.id).where(
-                        Incident.id == self.incident.id,
-                        visible(Actor.recipient(org_id), Incident),
-                    )
+    def sees(self, org_id: uuid.UUID) -> bool:
+        """Whether the organisation may see the incident, by the one visibility rule."""
+        if org_id not in self._seen:
+            found = self.session.scalar(
+                select(Incident.id).where(
+                    Incident.id == self.incident.id,
+                    visible(Actor.recipient(org_id), Incident),
                 )
-                is not None
             )
-        return cache[org_id]
+            self._seen[org_id] = found is not None
+        return self._seen[org_id]
 
 
 def linked_kinds(session: Session, *, incident: Incident, org_id: uuid.UUID) -> set[str]:
@@ -90,10 +88,8 @@ def matches(sub: Subscription, incident: Incident, kinds: set[str] | None = None
 def new_token_for(session: Session, alert: Alert, level: int, sent_to: str) -> str:
     """A new acknowledgement token of the alert, as sent to one address at one level."""
     token = new_token(32)
-    session.add(
-        AlertToken(
-            token_hash=hash_token(token), alert_id=alert.id, level=level, sent_to=sent_to[:2000]
-        )
+    alert.tokens.append(
+        AlertToken(token_hash=hash_token(token), level=level, sent_to=sent_to[:2000])
     )
     return token
 
@@ -214,6 +210,7 @@ def _new_alert(
         event=event,
         created_at=utcnow(),
         details={},
+        tokens=[],
     )
     alert.incident = incident
     alert.recipient = org
@@ -237,12 +234,11 @@ def on_reported(session: Session, *, settings: Settings, incident: Incident) -> 
     """Alerts for a new incident to every matching subscription that may see it."""
     session.flush()
     audience = Audience(session, incident)
-    seen: dict[uuid.UUID, bool] = {}
     kinds: dict[uuid.UUID, set[str]] = {}
     alerts = []
     for sub in _active_subscriptions(session):
         org_id = sub.owner_org_id
-        if org_id == incident.owner_org_id or not audience.sees(org_id, seen):
+        if org_id == incident.owner_org_id or not audience.sees(org_id):
             continue  # the reporter knows; an organisation outside the audience hears nothing
         if sub.indicator_kinds and org_id not in kinds:
             kinds[org_id] = linked_kinds(session, incident=incident, org_id=org_id)

@@ -100,6 +100,7 @@ class Alert(UUIDPk, Base):
     incident: Mapped[Incident] = relationship(lazy="joined")
     recipient: Mapped[Organisation] = relationship(lazy="joined")
     subscription: Mapped[Subscription | None] = relationship(lazy="joined")
+    tokens: Mapped[list[AlertToken]] = relationship(cascade="all, delete-orphan")
 
     __table_args__ = (
         Index("ix_alerts_waiting", "acknowledged_at", "escalation_level", "created_at"),

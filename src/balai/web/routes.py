@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from balai.accounts.web import router as accounts
+from balai.alerts.web import router as alerts
 from balai.audit.web import router as audit
 from balai.checks.web import router as checks
 from balai.demo.web import router as demo
@@ -24,6 +25,7 @@ for domain in (
     checks,
     intel,
     incidents,
+    alerts,
     scan,
     taxii,
     federation,
