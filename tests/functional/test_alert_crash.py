@@ -90,11 +90,11 @@ def _run(live: Instance, receiver: WebhookReceiver) -> None:
             secrets[f"/member/{n}"] = secret
         reporter_id = reporter.id
     with transaction(live.factory) as db:
-        reporter = db.get(User, reporter_id)
-        assert reporter is not None
+        author = db.get(User, reporter_id)
+        assert author is not None
         report(
             db,
-            actor=actor_for(reporter),
+            actor=actor_for(author),
             settings=settings,
             data=IncidentIn.model_validate(RANSOMWARE),
         )

@@ -76,7 +76,7 @@ def matches(sub: Subscription, incident: Incident, kinds: set[str] | None = None
         return False
     if sub.tlps and incident.tlp.value not in sub.tlps:
         return False
-    if sub.indicator_kinds and not set(sub.indicator_kinds) & (kinds or set()):
+    if sub.indicator_kinds and kinds is not None and not kinds & set(sub.indicator_kinds):
         return False
     if sub.keywords:
         text = f"{incident.title}\n{incident.description}".lower()
@@ -94,20 +94,34 @@ def new_token_for(session: Session, alert: Alert, level: int, sent_to: str) -> s
     return token
 
 
-def alert_body(
-    session: Session, *, settings: Settings, alert: Alert, token: str | None
-) -> dict[str, object]:
-    """The alert as a webhook carries it: what the recipient organisation may see."""
-    incident = alert.incident
-    recipient = Actor.recipient(alert.recipient_org_id)
-    links = session.scalars(
-        select_visible(recipient, StixObject).where(
-            StixObject.stix_id.in_(
-                select(IncidentLink.stix_id).where(IncidentLink.incident_id == incident.id)
-            ),
-            StixObject.is_latest.is_(True),
+def _visible_links(session: Session, incident: Incident, org_id: uuid.UUID) -> list[StixObject]:
+    linked = list(
+        session.scalars(select(IncidentLink.stix_id).where(IncidentLink.incident_id == incident.id))
+    )
+    if not linked:
+        return []
+    return list(
+        session.scalars(
+            select_visible(Actor.recipient(org_id), StixObject).where(
+                StixObject.stix_id.in_(linked), StixObject.is_latest.is_(True)
+            )
         )
-    ).all()
+    )
+
+
+def alert_body(
+    session: Session,
+    *,
+    settings: Settings,
+    alert: Alert,
+    token: str | None,
+    links: list[StixObject] | None = None,
+) -> dict[str, object]:
+    """The alert as a webhook carries it: what the recipient organisation may see (`links`,
+    when given, are the linked objects it may see, found once for many alerts)."""
+    incident = alert.incident
+    if links is None:
+        links = _visible_links(session, incident, alert.recipient_org_id)
     body: dict[str, object] = {
         "alert_id": str(alert.id),
         "event": alert.event.value,
@@ -181,7 +195,14 @@ def send_email(
     )
 
 
-def send_webhook(session: Session, *, settings: Settings, alert: Alert, sub: Subscription) -> None:
+def send_webhook(
+    session: Session,
+    *,
+    settings: Settings,
+    alert: Alert,
+    sub: Subscription,
+    links: list[StixObject] | None = None,
+) -> None:
     """The alert to a subscription's webhook, signed with its secret."""
     assert sub.webhook_url  # callers check
     assert sub.webhook_secret_sealed  # made with the URL
@@ -191,7 +212,7 @@ def send_webhook(session: Session, *, settings: Settings, alert: Alert, sub: Sub
         settings=settings,
         url=sub.webhook_url,
         event=alert.event.value,
-        body=alert_body(session, settings=settings, alert=alert, token=token),
+        body=alert_body(session, settings=settings, alert=alert, token=token, links=links),
         secret_sealed=sub.webhook_secret_sealed,
         subject_type="alert",
         subject_id=alert.id,
@@ -235,27 +256,36 @@ def on_reported(session: Session, *, settings: Settings, incident: Incident) -> 
     session.flush()
     audience = Audience(session, incident)
     kinds: dict[uuid.UUID, set[str]] = {}
+    links: dict[uuid.UUID, list[StixObject]] = {}
     alerts = []
-    for sub in _active_subscriptions(session):
-        org_id = sub.owner_org_id
-        if org_id == incident.owner_org_id or not audience.sees(org_id):
-            continue  # the reporter knows; an organisation outside the audience hears nothing
-        if sub.indicator_kinds and org_id not in kinds:
-            kinds[org_id] = linked_kinds(session, incident=incident, org_id=org_id)
-        if not matches(sub, incident, kinds.get(org_id)):
-            continue
-        alert = _new_alert(session, incident, sub.owner, Reason.SUBSCRIPTION, Event.REPORTED)
-        alert.subscription_id = sub.id
-        alert.subscription = sub
-        alert.email = sub.email
-        if sub.mode == Mode.DIGEST:
-            alert.digest_pending = True
-        else:
-            if sub.email:
-                send_email(session, settings=settings, alert=alert, to=sub.email)
-            if sub.webhook_url and sub.webhook_secret_sealed:
-                send_webhook(session, settings=settings, alert=alert, sub=sub)
-        alerts.append(alert)
+    with session.no_autoflush:  # the alerts written so far change no answer read here
+        for sub in _active_subscriptions(session):
+            org_id = sub.owner_org_id
+            if org_id == incident.owner_org_id or not matches(sub, incident):
+                continue  # the reporter knows; the filters say no (cheap, asked first)
+            if not audience.sees(org_id):
+                continue  # outside the audience, one hears nothing
+            if sub.indicator_kinds:
+                if org_id not in kinds:
+                    kinds[org_id] = linked_kinds(session, incident=incident, org_id=org_id)
+                if not matches(sub, incident, kinds[org_id]):
+                    continue
+            alert = _new_alert(session, incident, sub.owner, Reason.SUBSCRIPTION, Event.REPORTED)
+            alert.subscription_id = sub.id
+            alert.subscription = sub
+            alert.email = sub.email
+            if sub.mode == Mode.DIGEST:
+                alert.digest_pending = True
+            else:
+                if sub.email:
+                    send_email(session, settings=settings, alert=alert, to=sub.email)
+                if sub.webhook_url and sub.webhook_secret_sealed:
+                    if org_id not in links:
+                        links[org_id] = _visible_links(session, incident, org_id)
+                    send_webhook(
+                        session, settings=settings, alert=alert, sub=sub, links=links[org_id]
+                    )
+            alerts.append(alert)
     return alerts
 
 
