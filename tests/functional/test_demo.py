@@ -64,6 +64,16 @@ def test_demo_starts_prints_its_logins_and_serves_the_region(tmp_path: Path) -> 
             assert "Thailand" in directory.text
             checks = client.get("/checks")
             assert "Quarterly check: ASEAN technical contacts" in checks.text
+            incidents = client.get("/incidents", params={"overdue": "1"})
+            assert "Ransomware at a cross-border power interconnector" in incidents.text
+            assert "Notification overdue" in incidents.text
+            dashboard = client.get("/incidents/dashboard")
+            assert "DDoS" in dashboard.text or "Availability" in dashboard.text
+            # The invited CERTs' duty desks were alerted: the demo's worker delivered it.
+            deadline = time.monotonic() + 30
+            while "Ransomware at a cross-border" not in client.get("/demo/mailbox").text:
+                assert time.monotonic() < deadline, "no alert reached the demo mailbox"
+                time.sleep(0.5)
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)

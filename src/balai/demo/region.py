@@ -39,6 +39,7 @@ from balai.checks.models import (
 )
 from balai.config import Settings
 from balai.db import utcnow
+from balai.demo.incidents import add_incidents
 from balai.demo.people import (
     LOCALES,
     STATES,
@@ -166,6 +167,14 @@ def load_demo_region(
         _add_check(builder, settings=settings, coordinator=users[1])
         _set_verification(rng, builder.contacts, now=builder.now)
         session.flush()
+        add_incidents(
+            session,
+            settings=settings,
+            orgs=builder.orgs,
+            thai=users[2],
+            malaysian=users[3],
+            now=builder.now,
+        )
     return DemoLogins(
         password=DEMO_PASSWORD,
         accounts=[(f"{a.name}, {a.where}", a.email, a.role.label) for a in _ACCOUNTS],
