@@ -81,6 +81,7 @@ def targets(
         "schedule_id": str(uuid.uuid4()),
         "incident_id": str(uuid.uuid4()),
         "request_id": str(uuid.uuid4()),
+        "subscription_id": str(uuid.uuid4()),
         "group_id": str(group.id),
         "stix_id": seen["id"],
         "key": str(uuid.uuid4()),

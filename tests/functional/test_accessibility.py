@@ -18,6 +18,8 @@ from balai.directory.models import ContactRole, OrgKind
 from balai.federation.models import SyncRun
 from balai.federation.schemas import PeerIn
 from balai.federation.service import add_peer
+from balai.alerts.schemas import SubscriptionIn
+from balai.alerts.service import create as subscribe
 from balai.incidents.coordination import attach, invite
 from balai.incidents.schemas import IncidentIn, InviteIn
 from balai.incidents.service import report as report_incident
@@ -162,6 +164,12 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
             content_type="text/plain",
             data=b"pay us",
         )
+        subscribe(
+            db,
+            actor=actor_for(admin),
+            settings=settings,
+            data=SubscriptionIn(name="Energy", email="soc@example.org", countries=["TH"]),
+        )
         db.commit()
         incident_id = incident.id
         thai_id, contact_id, group_id, import_id = thai.id, contact.id, group.id, batch.id
@@ -221,6 +229,8 @@ def test_pages_pass_axe_and_carry_no_script(instance: Instance, browser: Browser
         "/incidents/dashboard",
         f"/incidents/{incident_id}",
         f"/incidents/{incident_id}/edit",
+        "/alerts",
+        "/alerts/subscriptions/new",
     ):
         audit(path)
     page.goto(instance.url + "/checks/new?country=TH&preview=1")
