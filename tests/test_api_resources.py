@@ -5,9 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from balai.accounts.models import Role, User
+from balai.alerts.models import Subscription
+from balai.alerts.schemas import SubscriptionIn
+from balai.alerts.service import create as subscribe
+from balai.config import load_settings
 from balai.directory.models import Contact, ContactRole, Organisation
-from tests.factories import make_contact, make_org, make_user
+from balai.incidents.models import Incident
+from balai.incidents.schemas import IncidentIn
+from balai.incidents.service import report
+from tests.factories import actor_for, make_contact, make_org, make_user
 from tests.resource_suite import BadInput, Json, ResourceSuite, World, dropped, replaced
 
 
@@ -255,3 +264,171 @@ class TestUsersApi(ResourceSuite):
 
     def duplicate(self, world: World) -> Json | None:
         return self.payload(world) | {"email": world.owner.email.upper()}
+
+
+# Incidents: reported by an organisation's analysts, shared under a marking (these are
+# community-wide, so every member reads them), changed only by the reporter, never deleted.
+
+
+def incident_payload(**extra: Any) -> Json:
+    """A complete incident report as the API takes it."""
+    return {
+        "title": "Ransomware at a regional power utility",
+        "description": "Billing servers encrypted since 02:10 UTC.",
+        "rsit_class": "malicious-code",
+        "rsit_type": "infected-system",
+        "severity": "high",
+        "countries": ["MY", "TH"],
+        "sectors": ["energy"],
+        "cross_border": True,
+        "tlp": "amber",
+        "distribution": "community",
+        **extra,
+    }
+
+
+INCIDENT_BAD_INPUTS = [
+    replaced("class-unknown", "rsit_class", rsit_class="ransomware"),
+    replaced("type-not-of-class", "rsit_type", rsit_type="phishing"),
+    replaced("severity-unknown", "severity", severity="apocalyptic"),
+    replaced("country-unknown", "countries", countries=["TH", "XX"]),
+    replaced("countries-empty", "countries", countries=[]),
+    replaced("sector-unknown", "sectors", sectors=["fishing"]),
+    replaced("title-blank", "title", title="  "),
+    replaced("field-unknown", "colour", colour="red"),
+    dropped("severity-missing", "severity", "severity"),
+]
+
+
+class TestIncidentsApi(ResourceSuite):
+    collection = "/api/v1/incidents"
+    model = Incident
+    org_column = "owner_org_id"
+    editor_role = Role.ANALYST
+    unprivileged_role = Role.READER
+    bad_inputs = [
+        *INCIDENT_BAD_INPUTS,
+        replaced("red-for-the-community", "body", tlp="red"),
+        replaced("aware-in-the-future", "body", aware_at="2099-01-01T00:00:00Z"),
+    ]
+    bad_updates = INCIDENT_BAD_INPUTS
+
+    def payload(self, world: World) -> Json:
+        return incident_payload()
+
+    def changes(self, world: World, item_id: uuid.UUID) -> Json:
+        changed = incident_payload(
+            title="Ransomware at two power utilities", severity="critical", countries=["TH"]
+        )
+        return {k: v for k, v in changed.items() if k not in ("tlp", "distribution")} | {
+            "cross_border": False
+        }
+
+    def echoed(self, sent: Json) -> Json:
+        return {k: v for k, v in sent.items() if k != "aware_at"}
+
+    def owned_item(self, world: World) -> uuid.UUID:
+        return self.more_items(world, 1)[0]
+
+    def more_items(self, world: World, count: int) -> list[uuid.UUID]:
+        settings = load_settings(database_url="sqlite:///unused.sqlite3", secret_key="s" * 40)
+        made = [
+            report(
+                world.db,
+                actor=actor_for(world.owner),
+                settings=settings,
+                data=IncidentIn.model_validate(incident_payload(title=f"Incident {n}")),
+            ).id
+            for n in range(count)
+        ]
+        world.db.commit()
+        return made
+
+    def test_other_organisation_cannot_create_for_this_one(
+        self, api: TestClient, world: World
+    ) -> None:
+        # An incident always belongs to its reporter's organisation: another organisation's
+        # analyst reports its own, never one of this organisation's.
+        response = self.send(
+            api, world, world.outsider, "POST", self.create_url(world), json=self.payload(world)
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["organisation_id"] == str(world.away.id)
+
+
+# Alert subscriptions of an organisation: made and changed by its admins, seen by its members,
+# invisible to every other organisation.
+
+
+class TestAlertSubscriptionsApi(ResourceSuite):
+    collection = "/api/v1/alert-subscriptions"
+    model = Subscription
+    org_column = "owner_org_id"
+    editor_role = Role.ORG_ADMIN
+    unprivileged_role = Role.ANALYST  # analysts subscribe themselves, not the organisation
+    deletable = True
+    scoped_to_org = True
+    bad_inputs = [
+        replaced("email-malformed", "email", email="soc at thaicert"),
+        replaced("country-unknown", "countries", countries=["XX"]),
+        replaced("class-unknown", "rsit_classes", rsit_classes=["ransomware"]),
+        replaced("severity-unknown", "min_severity", min_severity="apocalyptic"),
+        replaced("tlp-unknown", "tlps", tlps=["purple"]),
+        replaced("kind-unknown", "indicator_kinds", indicator_kinds=["phone"]),
+        replaced("digest-too-rare", "digest_hours", digest_hours=1000),
+        replaced("no-channel", "body", email=None),
+        replaced("webhook-not-https", "webhook_url", webhook_url="http://hooks.example/x"),
+        replaced("field-unknown", "colour", colour="red"),
+        dropped("name-missing", "name", "name"),
+    ]
+
+    def payload(self, world: World) -> Json:
+        return {
+            "name": "SOC: energy incidents",
+            "for_organisation": True,
+            "email": "soc@thaicert.example",
+            "countries": ["MY", "TH"],
+            "sectors": ["energy"],
+            "min_severity": "medium",
+        }
+
+    def changes(self, world: World, item_id: uuid.UUID) -> Json:
+        return {
+            "name": "SOC: everything critical",
+            "for_organisation": True,
+            "email": "soc@thaicert.example",
+            "mode": "digest",
+            "digest_hours": 12,
+            "min_severity": "critical",
+            "keywords": ["ransomware"],
+        }
+
+    def owned_item(self, world: World) -> uuid.UUID:
+        return self.more_items(world, 1)[0]
+
+    def more_items(self, world: World, count: int) -> list[uuid.UUID]:
+        settings = load_settings(database_url="sqlite:///unused.sqlite3", secret_key="s" * 40)
+        made = [
+            subscribe(
+                world.db,
+                actor=actor_for(world.owner),
+                settings=settings,
+                data=SubscriptionIn.model_validate(
+                    {**self.payload(world), "name": f"Subscription {n}"}
+                ),
+            )[0].id
+            for n in range(count)
+        ]
+        world.db.commit()
+        return made
+
+    def test_other_organisation_cannot_create_for_this_one(
+        self, api: TestClient, world: World
+    ) -> None:
+        # A subscription belongs to its maker's organisation: another organisation's admin
+        # makes one of its own, never one of this organisation's.
+        response = self.send(
+            api, world, world.outsider, "POST", self.create_url(world), json=self.payload(world)
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["organisation_id"] == str(world.away.id)

@@ -13,7 +13,6 @@ from balai.alerts import ack, service
 from balai.alerts.schemas import (
     AckIn,
     AlertOut,
-    SubscriptionCreated,
     SubscriptionIn,
     SubscriptionOut,
 )
@@ -23,22 +22,25 @@ from balai.web.deps import DB, AppSettings, client_ip
 router = APIRouter(tags=["alerts"])
 
 
-def _created(sub_out: SubscriptionOut, secret: str | None) -> SubscriptionCreated:
-    return SubscriptionCreated(**sub_out.model_dump(), webhook_secret=secret)
+def _created(sub_out: SubscriptionOut, secret: str | None) -> SubscriptionOut:
+    return sub_out.model_copy(update={"webhook_secret": secret})
 
 
-@router.get("/alert-subscriptions", response_model=list[SubscriptionOut])
-def list_subscriptions(db: DB, actor: ApiActor) -> list[SubscriptionOut]:
+@router.get("/alert-subscriptions", response_model=PageOut[SubscriptionOut])
+def list_subscriptions(
+    request: Request, db: DB, actor: ApiActor, paging: PagingQuery
+) -> PageOut[SubscriptionOut]:
     """Your own subscriptions and your organisation's."""
-    return [service.subscription_out(s) for s in service.visible_subscriptions(db, actor=actor)]
+    page = service.list_subscriptions(db, actor=actor, page=paging.page, per_page=paging.per_page)
+    return page_out(request, page, [service.subscription_out(s) for s in page.items])
 
 
 @router.post(
-    "/alert-subscriptions", response_model=SubscriptionCreated, status_code=status.HTTP_201_CREATED
+    "/alert-subscriptions", response_model=SubscriptionOut, status_code=status.HTTP_201_CREATED
 )
 def create_subscription(
     db: DB, settings: AppSettings, actor: ApiActor, data: SubscriptionIn
-) -> SubscriptionCreated:
+) -> SubscriptionOut:
     """Subscribe; with a webhook, the answer carries its signing secret this once."""
     sub, secret = service.create(db, actor=actor, settings=settings, data=data)
     return _created(service.subscription_out(sub), secret)
@@ -50,10 +52,10 @@ def get_subscription(db: DB, actor: ApiActor, subscription_id: uuid.UUID) -> Sub
     return service.subscription_out(service.get(db, actor=actor, subscription_id=subscription_id))
 
 
-@router.put("/alert-subscriptions/{subscription_id}", response_model=SubscriptionCreated)
+@router.put("/alert-subscriptions/{subscription_id}", response_model=SubscriptionOut)
 def update_subscription(
     db: DB, settings: AppSettings, actor: ApiActor, subscription_id: uuid.UUID, data: SubscriptionIn
-) -> SubscriptionCreated:
+) -> SubscriptionOut:
     """Change a subscription; a new webhook URL gets a new secret, returned this once."""
     sub, secret = service.update(
         db, actor=actor, settings=settings, subscription_id=subscription_id, data=data

@@ -70,7 +70,8 @@ class SubscriptionIn(Filters):
 
 
 class SubscriptionOut(BaseModel):
-    """A subscription; its webhook secret is never shown again after creation."""
+    """A subscription. `webhook_secret` is filled once, in the answer that makes the
+    secret (creation, a new URL, a rotation), and is null on every read after."""
 
     id: uuid.UUID
     name: str
@@ -91,12 +92,7 @@ class SubscriptionOut(BaseModel):
     keywords: list[str]
     created_at: datetime
     last_digest_at: datetime | None
-
-
-class SubscriptionCreated(SubscriptionOut):
-    """A new subscription with its webhook signing secret, shown this once."""
-
-    webhook_secret: str | None
+    webhook_secret: str | None = None
 
 
 class AlertOut(BaseModel):

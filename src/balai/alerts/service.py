@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
@@ -148,15 +149,22 @@ def _audit(session: Session, actor: Actor, sub: Subscription, action: AuditActio
     )
 
 
-def visible_subscriptions(session: Session, *, actor: Actor) -> list[Subscription]:
-    """The actor's own subscriptions and its organisation's."""
-    return list(
-        session.scalars(
-            select_visible(actor, Subscription).order_by(
-                Subscription.user_id.is_(None), Subscription.name
-            )
-        )
+def _ordered(actor: Actor) -> Select[Subscription]:
+    return select_visible(actor, Subscription).order_by(
+        Subscription.user_id.is_(None), Subscription.name, Subscription.id
     )
+
+
+def visible_subscriptions(session: Session, *, actor: Actor) -> list[Subscription]:
+    """The actor's own subscriptions and its organisation's: its own first, by name."""
+    return list(session.scalars(_ordered(actor)))
+
+
+def list_subscriptions(
+    session: Session, *, actor: Actor, page: int = 1, per_page: int = 50
+) -> Page[Subscription]:
+    """visible_subscriptions, a page at a time."""
+    return paginate(session, _ordered(actor), page=page, per_page=per_page)
 
 
 def subscription_out(sub: Subscription) -> SubscriptionOut:
