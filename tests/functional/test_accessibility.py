@@ -13,13 +13,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from pydantic import SecretStr
 
 from balai.accounts.models import Role
+from balai.alerts.schemas import SubscriptionIn
+from balai.alerts.service import create as subscribe
 from balai.config import load_settings
 from balai.directory.models import ContactRole, OrgKind
 from balai.federation.models import SyncRun
 from balai.federation.schemas import PeerIn
 from balai.federation.service import add_peer
-from balai.alerts.schemas import SubscriptionIn
-from balai.alerts.service import create as subscribe
 from balai.incidents.coordination import attach, invite
 from balai.incidents.schemas import IncidentIn, InviteIn
 from balai.incidents.service import report as report_incident
