@@ -15,7 +15,7 @@ from balai.config import Settings
 from balai.db import utcnow
 from balai.directory.models import ContactRole
 from balai.incidents import coordination, service
-from balai.incidents.models import IncidentParty, PartyStatus
+from balai.incidents.models import EntryKind, IncidentParty, PartyStatus, TimelineEntry
 from balai.incidents.schemas import CloseIn, InviteIn
 from balai.outbox.models import Channel
 from tests.alerts.helpers import ack_link, messages
@@ -118,6 +118,13 @@ def test_silence_escalates_to_the_alternate_then_to_the_admins(
     assert [s[0] for s in sent] == ["duty@my.example", "deputy@my.example", intel.away_admin.email]
     assert sent[1][1].startswith("[Balai TLP:AMBER] Unacknowledged:")
     assert ack.escalate_due(db, settings=settings, now=utcnow() + 10 * wait) == 0  # the end
+    timeline = db.scalars(
+        select(TimelineEntry.text).where(TimelineEntry.kind == EntryKind.PARTY_SILENT)
+    ).all()
+    assert timeline == [
+        "The alert to MyCERT was not acknowledged: sent on to its alternate contact.",
+        "The alert to MyCERT was not acknowledged: sent on to its administrators.",
+    ]
     # The admin's own link acknowledges, and says who did.
     token = ack_link(str(messages(db, Channel.EMAIL)[-1].payload["text"]))
     ack.acknowledge(db, settings=settings, token=token)

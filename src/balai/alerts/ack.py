@@ -20,7 +20,8 @@ from balai.config import Settings
 from balai.db import utcnow
 from balai.directory.models import ChannelKind, Contact
 from balai.incidents.coordination import party_of, set_party_status
-from balai.incidents.models import IncidentStatus, PartyStatus
+from balai.incidents.models import EntryKind, IncidentStatus, PartyStatus
+from balai.incidents.service import note
 from balai.mail import render_mail
 from balai.outbox.service import enqueue_email, enqueue_webhook
 from balai.tokens import hash_token
@@ -192,6 +193,19 @@ def _escalate(session: Session, settings: Settings, alert: Alert, now: datetime)
             f"sent to {len(sent)} administrator(s) of {alert.recipient.name}"
             if sent
             else f"{alert.recipient.name} has no active administrator"
+        )
+    if alert.reason == Reason.INVITATION:
+        whom = "its alternate contact" if level == ALTERNATE else "its administrators"
+        note(
+            session,
+            alert.incident,
+            actor=SYSTEM,
+            kind=EntryKind.PARTY_SILENT,
+            text=f"The alert to {alert.recipient.name} was not acknowledged: "
+            + (f"sent on to {whom}." if sent else f"{alert.escalation_note}."),
+            details={"organisation_id": str(alert.recipient_org_id), "level": level},
+            at=now,
+            label="Balai",
         )
     record(
         session,
