@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(50, ge=1, description="Messages a worker claims at once.")
     worker_poll_seconds: float = Field(2.0, gt=0, description="Worker sleep between empty polls.")
     webhook_timeout_seconds: float = Field(
-        10.0, gt=0, description="Webhook call timeout for each of connect, send and read."
+        10.0, gt=0, description="Longest a webhook call may take: connect, send and answer."
     )
     webhook_concurrency: int = Field(
         8, ge=1, le=64, description="Webhook calls a worker makes at once within a batch."

@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 from balai.config import Settings
 from balai.db import SessionFactory, make_engine, make_sessionmaker, transaction
-from balai.outbox.delivery import SmtpTransport, Transport, deliver_batch
+from balai.outbox.channels import Transport
+from balai.outbox.delivery import SmtpTransport, deliver_batch
+from balai.outbox.webhooks import WebhookTransport
 from balai.tasks import PERIODIC_JOBS
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,12 @@ class Worker:
         settings: Settings,
         factory: SessionFactory | None = None,
         transport: Transport | None = None,
+        webhook_transport: Transport | None = None,
     ) -> None:
         self.settings = settings
         self.factory = factory or make_sessionmaker(make_engine(settings.database_url))
         self.transport = transport or SmtpTransport(settings)
+        self.webhook_transport = webhook_transport or WebhookTransport(settings)
         self.id = worker_id()
         self._last_jobs = 0.0
 
@@ -57,7 +61,11 @@ class Worker:
             self._last_jobs = now
             self.run_jobs()
         return deliver_batch(
-            self.factory, settings=self.settings, transport=self.transport, worker_id=self.id
+            self.factory,
+            settings=self.settings,
+            transport=self.transport,
+            webhook_transport=self.webhook_transport,
+            worker_id=self.id,
         )
 
     def run(

@@ -50,7 +50,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def worker() -> None:
-    """Deliver the outbox (e-mail) with retries, and run periodic jobs, until stopped."""
+    """Deliver the outbox (e-mail, webhooks) with retries, and run periodic jobs, until stopped."""
     config = settings()
     console.print(f"worker delivering to SMTP {config.smtp_host}:{config.smtp_port}")
     Worker(config).run(_stop_on_signals())

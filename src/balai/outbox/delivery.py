@@ -1,58 +1,49 @@
 """Deliver the outbox: claim a batch under a lease, send, record each outcome.
 
 A worker that dies mid-batch loses nothing: its claims expire and another worker (or the
-same one restarted) sends again with the same idempotency key, which for e-mail is the
-Message-ID. SMTP cannot make acceptance and our commit one atomic step, so the one message
-in flight at the moment of a crash may reach the server twice, with the same Message-ID;
-everything else is sent exactly once.
+same one restarted) sends again with the same idempotency key: the Message-ID of an e-mail,
+the webhook-id of a webhook. Neither SMTP nor HTTP can make the receiver's acceptance and our
+commit one atomic step, so a message in flight at the moment of a crash may reach its
+receiver twice, with the same key; everything else is sent exactly once.
+
+One batch may hold both channels. Its e-mail goes out in order over one SMTP session, opened
+only if there is e-mail, in a thread of its own; its webhooks go out beside it, a few at a
+time (BALAI_WEBHOOK_CONCURRENCY), so that neither an SMTP outage nor a slow or dead receiver
+holds the others back. Threads only send; the calling thread records every outcome as it
+comes, so the database is used from one thread only, and a sending thread waits until its
+outcome is recorded before it sends again, so a crash leaves at most one message per sending
+thread delivered but not recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import smtplib
 import ssl
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Protocol
 
 from sqlalchemy import or_, select, update
 
 from balai.config import Settings, SmtpSecurity
 from balai.db import SessionFactory, transaction, utcnow
+from balai.outbox.channels import DeliveryFailed, Envelope, Outcome, Sender, Transport
 from balai.outbox.models import Channel, DeliveryAttempt, DeliveryStatus, OutboxMessage
+from balai.outbox.webhooks import WebhookTransport
 
 log = logging.getLogger(__name__)
 
+# Payload fields that only the delivery needs: one-time links in an e-mail's text, a
+# webhook's body and its sealed signing secret. Once delivered, nobody here needs them.
+_DROPPED_WHEN_SENT = frozenset({"text", "body", "secret"})
 
-@dataclass(frozen=True)
-class Envelope:
-    """What a transport needs to send one message, detached from the session."""
-
-    id: uuid.UUID
-    channel: Channel
-    destination: str
-    idempotency_key: str
-    payload: dict[str, object]
-
-
-class Sender(Protocol):
-    """An open connection to a delivery backend."""
-
-    def send(self, envelope: Envelope) -> None:
-        """Deliver one message or raise."""
-
-
-class Transport(Protocol):
-    """A swappable delivery backend."""
-
-    def connect(self) -> AbstractContextManager[Sender]:
-        """Open a connection for a batch."""
+Report = Callable[[Outcome], bool]  # False: stop sending, the batch is over
 
 
 def build_email(envelope: Envelope, settings: Settings) -> EmailMessage:
@@ -159,8 +150,12 @@ def record_outcome(
     worker_id: str,
     envelope: Envelope,
     error: str | None,
+    final: bool = False,
 ) -> None:
-    """Mark a message sent, or schedule its retry with exponential backoff, or give up."""
+    """Mark a message sent, or schedule its retry with exponential backoff, or give up.
+
+    `final` gives up at once: the receiver asked to stop, or the destination is refused.
+    """
     now = utcnow()
     with transaction(factory) as session:
         message = session.get(OutboxMessage, envelope.id)
@@ -182,11 +177,12 @@ def record_outcome(
             message.status = DeliveryStatus.SENT
             message.sent_at = now
             message.last_error = None
-            # The body carries one-time links and codes; once delivered, nobody here needs it.
             message.payload = {
-                key: value for key, value in message.payload.items() if key != "text"
+                key: value
+                for key, value in message.payload.items()
+                if key not in _DROPPED_WHEN_SENT
             }
-        elif message.attempts >= settings.outbox_max_attempts:
+        elif final or message.attempts >= settings.outbox_max_attempts:
             message.status = DeliveryStatus.DEAD
             message.last_error = error
         else:
@@ -201,23 +197,139 @@ def deliver_batch(
     settings: Settings,
     transport: Transport,
     worker_id: str,
+    webhook_transport: Transport | None = None,
 ) -> int:
-    """Claim and deliver one batch; return how many messages were attempted."""
+    """Claim and deliver one batch; return how many messages were attempted.
+
+    `transport` carries e-mail (SMTP); `webhook_transport` webhooks (WebhookTransport unless
+    a test gives another).
+    """
     batch = claim_batch(factory, settings=settings, worker_id=worker_id)
     if not batch:
         return 0
-    _deliver(factory, settings=settings, transport=transport, worker_id=worker_id, batch=batch)
+    emails = [e for e in batch if e.channel == Channel.EMAIL]
+    webhooks = [e for e in batch if e.channel == Channel.WEBHOOK]
+    failed = [
+        Outcome(e, f"no transport for {e.channel}", final=True)
+        for e in batch
+        if e.channel not in (Channel.EMAIL, Channel.WEBHOOK)
+    ]
+    with ExitStack() as connections:
+        webhook_sender: Sender | None = None
+        if webhooks:
+            try:
+                webhook_sender = connections.enter_context(
+                    (webhook_transport or WebhookTransport(settings)).connect()
+                )
+            except Exception as exc:  # failing to open must fail these messages, not the worker
+                log.exception("cannot open a webhook connection")
+                failed += [
+                    Outcome(e, f"cannot open a connection: {_describe(exc)}") for e in webhooks
+                ]
+        for outcome in failed:
+            _record(factory, settings=settings, worker_id=worker_id, outcome=outcome)
+        ledger = _Ledger()
+        threads = (1 if emails else 0) + min(len(webhooks), settings.webhook_concurrency)
+        with ThreadPoolExecutor(max(threads, 1), thread_name_prefix="balai-delivery") as pool:
+            if emails:
+                pool.submit(_send_emails, transport, emails, settings, ledger.report)
+            if webhook_sender is not None:
+                for envelope in webhooks:
+                    pool.submit(_send_one, webhook_sender, envelope, ledger.report)
+            try:
+                for _ in range(len(batch) - len(failed)):
+                    outcome, recorded = ledger.take()
+                    try:
+                        _record(factory, settings=settings, worker_id=worker_id, outcome=outcome)
+                    finally:
+                        recorded.set()
+            finally:
+                # Done, or outcomes can no longer be recorded (the database is gone): either
+                # way nothing more is sent, so that little is sent again after the lease.
+                ledger.close()
+                pool.shutdown(wait=False, cancel_futures=True)
     return len(batch)
 
 
-def _deliver(
-    factory: SessionFactory,
-    *,
-    settings: Settings,
-    transport: Transport,
-    worker_id: str,
-    batch: Sequence[Envelope],
+class _Ledger:
+    """Carries outcomes from the sending threads to the calling thread, which records them.
+
+    A sender waits until its outcome is recorded before it sends again, so a crash leaves at
+    most one message per sending thread delivered but not recorded: that message, and only
+    that one, goes out again after the lease, with the same idempotency key.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Outcome, threading.Event]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def report(self, outcome: Outcome) -> bool:
+        """Hand over an outcome and wait until it is recorded; False means send no more."""
+        recorded = threading.Event()
+        with self._lock:
+            if self._closed:
+                return False
+            self._queue.put((outcome, recorded))
+        recorded.wait()
+        return not self._closed
+
+    def take(self) -> tuple[Outcome, threading.Event]:
+        """The next outcome, and the event to set once it is recorded."""
+        return self._queue.get()
+
+    def close(self) -> None:
+        """Take no more outcomes, and release the senders still waiting."""
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                _, recorded = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            recorded.set()
+
+
+def _record(
+    factory: SessionFactory, *, settings: Settings, worker_id: str, outcome: Outcome
 ) -> None:
+    envelope = outcome.envelope
+    if outcome.error is not None:
+        log.log(
+            logging.WARNING if outcome.final else logging.INFO,
+            "%s %s not delivered%s: %s",
+            envelope.channel.value,
+            envelope.idempotency_key,
+            ", giving up" if outcome.final else ", will retry",
+            outcome.error,
+        )
+    record_outcome(
+        factory,
+        settings=settings,
+        worker_id=worker_id,
+        envelope=envelope,
+        error=outcome.error,
+        final=outcome.final,
+    )
+
+
+def _send_one(sender: Sender, envelope: Envelope, report: Report) -> None:
+    """Send one message and report how it went; never raises."""
+    try:
+        sender.send(envelope)
+    except DeliveryFailed as exc:
+        report(Outcome(envelope, exc.reason, final=exc.final))
+    except Exception as exc:  # a bug must cost one retry, not the batch
+        log.exception("sending %s failed unexpectedly", envelope.idempotency_key)
+        report(Outcome(envelope, f"internal error: {_describe(exc)}"))
+    else:
+        report(Outcome(envelope))
+
+
+def _send_emails(
+    transport: Transport, batch: Sequence[Envelope], settings: Settings, report: Report
+) -> None:
+    """Send e-mail in order over one SMTP session, reporting each outcome; never raises."""
     remaining = list(batch)
     try:
         with transport.connect() as sender:
@@ -231,19 +343,24 @@ def _deliver(
                     error = f"message refused: {_describe(exc)}"
                 else:
                     error = None
-                record_outcome(
-                    factory, settings=settings, worker_id=worker_id, envelope=envelope, error=error
-                )
+                if not report(Outcome(envelope, error)):
+                    return
                 remaining.pop(0)
     except (smtplib.SMTPException, OSError) as exc:
         reason = f"SMTP server {settings.smtp_host}:{settings.smtp_port}: {_describe(exc)}"
         log.warning(
             "delivery interrupted, %d message(s) will be retried: %s", len(remaining), reason
         )
-        for envelope in remaining:
-            record_outcome(
-                factory, settings=settings, worker_id=worker_id, envelope=envelope, error=reason
-            )
+        _report_all(report, remaining, reason)
+    except Exception as exc:  # a bug must cost one retry, not hang the batch
+        log.exception("e-mail delivery failed unexpectedly")
+        _report_all(report, remaining, f"internal error: {_describe(exc)}")
+
+
+def _report_all(report: Report, batch: Sequence[Envelope], error: str) -> None:
+    for envelope in batch:
+        if not report(Outcome(envelope, error)):
+            return
 
 
 def _describe(exc: BaseException) -> str:

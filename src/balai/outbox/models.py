@@ -17,6 +17,7 @@ class Channel(StrEnum):
     """Where a message goes."""
 
     EMAIL = "email"
+    WEBHOOK = "webhook"
 
 
 class DeliveryStatus(StrEnum):
@@ -28,7 +29,7 @@ class DeliveryStatus(StrEnum):
 
 
 class OutboxMessage(UUIDPk, Base):
-    """One message to deliver; the idempotency key travels with it (as Message-ID for mail)."""
+    """One message to deliver; the idempotency key travels with it (Message-ID, webhook-id)."""
 
     __tablename__ = "outbox_messages"
 
@@ -52,6 +53,12 @@ class OutboxMessage(UUIDPk, Base):
     attempt_log: Mapped[list[DeliveryAttempt]] = relationship(
         order_by="DeliveryAttempt.started_at", cascade="all, delete-orphan"
     )
+
+    @property
+    def event(self) -> str | None:
+        """A webhook's event type (None for e-mail)."""
+        value = self.payload.get("event")
+        return str(value) if value is not None else None
 
     __table_args__ = (
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),

@@ -11,13 +11,14 @@ from balai.outbox.models import Channel, DeliveryStatus
 
 
 class OutboxMessageOut(BaseModel):
-    """A message's delivery state, without its body."""
+    """A message's delivery state, without its body (nor a webhook's signing secret)."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     channel: Channel
     destination: str
+    event: str | None
     idempotency_key: str
     status: DeliveryStatus
     attempts: int

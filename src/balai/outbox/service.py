@@ -12,7 +12,9 @@ from balai.access.actor import Actor
 from balai.access.permissions import Permission
 from balai.access.policy import select_visible
 from balai.config import Settings
+from balai.db import utcnow
 from balai.outbox.models import Channel, DeliveryStatus, OutboxMessage
+from balai.outbox.webhooks import compact_json
 from balai.pagination import Page, paginate
 
 
@@ -39,6 +41,49 @@ def enqueue_email(
         destination=to,
         idempotency_key=key,
         payload={"subject": subject, "text": text},
+        subject_type=subject_type,
+        subject_id=str(subject_id) if subject_id is not None else None,
+    )
+    session.add(message)
+    return message
+
+
+def enqueue_webhook(
+    session: Session,
+    *,
+    settings: Settings,
+    url: str,
+    event: str,
+    body: dict[str, Any],
+    secret_sealed: str,
+    subject_type: str | None = None,
+    subject_id: object | None = None,
+    idempotency_key: str | None = None,
+) -> OutboxMessage:
+    """Write a signed webhook call to the outbox; it leaves only if the caller commits.
+
+    The receiver gets `{"type": event, "timestamp": now, "data": body}`, signed with the
+    secret in `secret_sealed` (from seal_webhook_secret); the idempotency key is the call's
+    webhook-id, `msg_` and a random UUID unless given. The URL is checked when the call is
+    made, not here, so that one refused subscriber cannot stop the caller's change.
+    """
+    key = idempotency_key or f"msg_{uuid.uuid4().hex}"
+    if not 0 < len(key) <= 200 or not key.isprintable() or " " in key:
+        raise ValueError("an idempotency key is 1 to 200 printable characters without spaces")
+    if not event:
+        raise ValueError("a webhook needs an event type")
+    compact_json(body)  # a body that is not JSON fails here, in the caller's transaction
+    message = OutboxMessage(
+        id=uuid.uuid4(),
+        channel=Channel.WEBHOOK,
+        destination=url,
+        idempotency_key=key,
+        payload={
+            "event": event,
+            "timestamp": utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "body": body,
+            "secret": secret_sealed,
+        },
         subject_type=subject_type,
         subject_id=str(subject_id) if subject_id is not None else None,
     )
