@@ -13,6 +13,7 @@ from balai.config import Settings
 from balai.db import SessionFactory, make_engine, make_sessionmaker, transaction
 from balai.outbox.channels import Transport
 from balai.outbox.delivery import SmtpTransport, deliver_batch
+from balai.outbox.wakeup import Listener
 from balai.outbox.webhooks import WebhookTransport
 from balai.tasks import PERIODIC_JOBS
 
@@ -42,6 +43,7 @@ class Worker:
         self.webhook_transport = webhook_transport or WebhookTransport(settings)
         self.id = worker_id()
         self._last_jobs = 0.0
+        self.listener = Listener(settings.database_url)
 
     def run_jobs(self) -> dict[str, int]:
         """Run each periodic job in its own transaction; one failing does not stop the others."""
@@ -74,14 +76,19 @@ class Worker:
         """Loop until stopped; sleep only when there was nothing to send."""
         stop = stop or threading.Event()
         log.info("worker %s started", self.id)
-        while not stop.is_set():
-            try:
-                sent = self.run_once()
-            except Exception:
-                log.exception("worker round failed; retrying after a pause")
-                sent = 0
-            if sent == 0:
-                if on_idle is not None:
-                    on_idle()
-                stop.wait(self.settings.worker_poll_seconds)
+        try:
+            while not stop.is_set():
+                try:
+                    sent = self.run_once()
+                except Exception:
+                    log.exception("worker round failed; retrying after a pause")
+                    sent = 0
+                if sent == 0:
+                    if on_idle is not None:
+                        on_idle()
+                    # Woken at once by a commit that queued something (PostgreSQL), else
+                    # after the poll interval; a stop is noticed within the interval.
+                    self.listener.wait(self.settings.worker_poll_seconds, stop)
+        finally:
+            self.listener.close()
         log.info("worker %s stopped", self.id)

@@ -14,6 +14,7 @@ from balai.access.policy import select_visible
 from balai.config import Settings
 from balai.db import utcnow
 from balai.outbox.models import Channel, DeliveryStatus, OutboxMessage
+from balai.outbox.wakeup import notify
 from balai.outbox.webhooks import compact_json
 from balai.pagination import Page, paginate
 
@@ -45,6 +46,7 @@ def enqueue_email(
         subject_id=str(subject_id) if subject_id is not None else None,
     )
     session.add(message)
+    notify(session)
     return message
 
 
@@ -88,6 +90,7 @@ def enqueue_webhook(
         subject_id=str(subject_id) if subject_id is not None else None,
     )
     session.add(message)
+    notify(session)
     return message
 
 
