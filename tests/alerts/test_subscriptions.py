@@ -12,8 +12,9 @@ from balai.alerts.schemas import SubscriptionIn
 from balai.config import Settings
 from balai.errors import Forbidden, NotFound, ValidationFailed
 from balai.outbox.webhooks import unseal_webhook_secret
-from tests.alerts.helpers import loopback, subscribe
+from tests.alerts.helpers import loopback, messages, subscribe
 from tests.factories import actor_for
+from tests.incidents.helpers import report_as
 from tests.intel.helpers import Intel, count, locs, sign_in, text_of
 from tests.web import submit
 
@@ -28,11 +29,16 @@ def test_a_webhook_gets_a_secret_shown_once_and_stored_sealed(
     assert secret not in sub.webhook_secret_sealed
     assert unseal_webhook_secret(settings, sub.webhook_secret_sealed) == secret
     assert service.subscription_out(sub).webhook_secret is None  # shown once, at creation
+    report_as(db, intel.away_analyst, settings)  # queues a call signed with the first secret
+    [queued] = messages(db)
     rotated = service.rotate_secret(
         db, actor=actor_for(intel.analyst), settings=settings, subscription_id=sub.id
     )
     assert rotated != secret
     assert unseal_webhook_secret(settings, sub.webhook_secret_sealed) == rotated
+    db.commit()
+    db.refresh(queued)
+    assert unseal_webhook_secret(settings, queued.payload["secret"]) == rotated  # re-sealed
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from balai.access.actor import Actor
@@ -16,6 +16,7 @@ from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.config import Settings
 from balai.errors import Forbidden, NotFound, ValidationFailed
+from balai.outbox.models import Channel, DeliveryStatus, OutboxMessage
 from balai.outbox.webhooks import check_webhook_url, new_webhook_secret, seal_webhook_secret
 from balai.pagination import Page, paginate
 
@@ -124,7 +125,20 @@ def rotate_secret(
     if not sub.webhook_url:
         raise ValidationFailed.one("webhook_url", "this subscription has no webhook")
     secret = new_webhook_secret()
-    sub.webhook_secret_sealed = seal_webhook_secret(settings, secret)
+    old, sub.webhook_secret_sealed = (
+        sub.webhook_secret_sealed,
+        seal_webhook_secret(settings, secret),
+    )
+    # Calls still queued were sealed with the old secret: they are signed with the new one.
+    for message in session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.channel == Channel.WEBHOOK,
+            OutboxMessage.status == DeliveryStatus.PENDING,
+            OutboxMessage.destination == sub.webhook_url,
+        )
+    ):
+        if message.payload.get("secret") == old:
+            message.payload = {**message.payload, "secret": sub.webhook_secret_sealed}
     _audit(session, actor, sub, AuditAction.ALERT_SECRET_ROTATED)
     return secret
 
