@@ -25,11 +25,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from balai.config import Settings, SmtpSecurity
 from balai.db import SessionFactory, transaction, utcnow
@@ -156,39 +157,68 @@ def record_outcome(
 
     `final` gives up at once: the receiver asked to stop, or the destination is refused.
     """
+    record_outcomes(
+        factory,
+        settings=settings,
+        worker_id=worker_id,
+        outcomes=[Outcome(envelope, error, final=final)],
+    )
+
+
+def record_outcomes(
+    factory: SessionFactory, *, settings: Settings, worker_id: str, outcomes: Sequence[Outcome]
+) -> None:
+    """record_outcome for several messages, in one transaction (one commit for many)."""
     now = utcnow()
     with transaction(factory) as session:
-        message = session.get(OutboxMessage, envelope.id)
-        if message is None or message.claimed_by != worker_id:
-            return  # our lease expired and another worker took it over
-        session.add(
-            DeliveryAttempt(
-                message_id=message.id,
-                worker=worker_id,
-                started_at=now,
-                finished_at=now,
-                ok=error is None,
-                error=error,
+        found = {
+            m.id: m
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id.in_([o.envelope.id for o in outcomes]))
             )
+        }
+        for outcome in outcomes:
+            message = found.get(outcome.envelope.id)
+            if message is None or message.claimed_by != worker_id:
+                continue  # our lease expired and another worker took it over
+            _apply(session, settings, worker_id, message, outcome, now)
+
+
+def _apply(
+    session: Session,
+    settings: Settings,
+    worker_id: str,
+    message: OutboxMessage,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    error = outcome.error
+    session.add(
+        DeliveryAttempt(
+            message_id=message.id,
+            worker=worker_id,
+            started_at=now,
+            finished_at=now,
+            ok=error is None,
+            error=error,
         )
-        message.claimed_by = None
-        message.claimed_until = None
-        if error is None:
-            message.status = DeliveryStatus.SENT
-            message.sent_at = now
-            message.last_error = None
-            message.payload = {
-                key: value
-                for key, value in message.payload.items()
-                if key not in _DROPPED_WHEN_SENT
-            }
-        elif final or message.attempts >= settings.outbox_max_attempts:
-            message.status = DeliveryStatus.DEAD
-            message.last_error = error
-        else:
-            delay = settings.outbox_backoff_seconds * 2 ** (message.attempts - 1)
-            message.next_attempt_at = now + timedelta(seconds=delay)
-            message.last_error = error
+    )
+    message.claimed_by = None
+    message.claimed_until = None
+    if error is None:
+        message.status = DeliveryStatus.SENT
+        message.sent_at = now
+        message.last_error = None
+        message.payload = {
+            key: value for key, value in message.payload.items() if key not in _DROPPED_WHEN_SENT
+        }
+    elif outcome.final or message.attempts >= settings.outbox_max_attempts:
+        message.status = DeliveryStatus.DEAD
+        message.last_error = error
+    else:
+        delay = settings.outbox_backoff_seconds * 2 ** (message.attempts - 1)
+        message.next_attempt_at = now + timedelta(seconds=delay)
+        message.last_error = error
 
 
 def deliver_batch(
@@ -237,12 +267,22 @@ def deliver_batch(
                 for envelope in webhooks:
                     pool.submit(_send_one, webhook_sender, envelope, ledger.report)
             try:
-                for _ in range(len(batch) - len(failed)):
-                    outcome, recorded = ledger.take()
+                left = len(batch) - len(failed)
+                while left > 0:
+                    # Whatever has come in by now is recorded in one transaction: one commit
+                    # for several messages, while each sender still waits for its own.
+                    taken = ledger.take_all()
                     try:
-                        _record(factory, settings=settings, worker_id=worker_id, outcome=outcome)
+                        _record_all(
+                            factory,
+                            settings=settings,
+                            worker_id=worker_id,
+                            outcomes=[outcome for outcome, _ in taken],
+                        )
                     finally:
-                        recorded.set()
+                        for _, recorded in taken:
+                            recorded.set()
+                    left -= len(taken)
             finally:
                 # Done, or outcomes can no longer be recorded (the database is gone): either
                 # way nothing more is sent, so that little is sent again after the lease.
@@ -274,9 +314,14 @@ class _Ledger:
         recorded.wait()
         return not self._closed
 
-    def take(self) -> tuple[Outcome, threading.Event]:
-        """The next outcome, and the event to set once it is recorded."""
-        return self._queue.get()
+    def take_all(self) -> list[tuple[Outcome, threading.Event]]:
+        """The next outcome (waiting for it) and every other one already handed over."""
+        taken = [self._queue.get()]
+        while True:
+            try:
+                taken.append(self._queue.get_nowait())
+            except queue.Empty:
+                return taken
 
     def close(self) -> None:
         """Take no more outcomes, and release the senders still waiting."""
@@ -293,24 +338,24 @@ class _Ledger:
 def _record(
     factory: SessionFactory, *, settings: Settings, worker_id: str, outcome: Outcome
 ) -> None:
-    envelope = outcome.envelope
-    if outcome.error is not None:
-        log.log(
-            logging.WARNING if outcome.final else logging.INFO,
-            "%s %s not delivered%s: %s",
-            envelope.channel.value,
-            envelope.idempotency_key,
-            ", giving up" if outcome.final else ", will retry",
-            outcome.error,
-        )
-    record_outcome(
-        factory,
-        settings=settings,
-        worker_id=worker_id,
-        envelope=envelope,
-        error=outcome.error,
-        final=outcome.final,
-    )
+    _record_all(factory, settings=settings, worker_id=worker_id, outcomes=[outcome])
+
+
+def _record_all(
+    factory: SessionFactory, *, settings: Settings, worker_id: str, outcomes: list[Outcome]
+) -> None:
+    for outcome in outcomes:
+        envelope = outcome.envelope
+        if outcome.error is not None:
+            log.log(
+                logging.WARNING if outcome.final else logging.INFO,
+                "%s %s not delivered%s: %s",
+                envelope.channel.value,
+                envelope.idempotency_key,
+                ", giving up" if outcome.final else ", will retry",
+                outcome.error,
+            )
+    record_outcomes(factory, settings=settings, worker_id=worker_id, outcomes=outcomes)
 
 
 def _send_one(sender: Sender, envelope: Envelope, report: Report) -> None:
