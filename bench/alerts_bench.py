@@ -229,7 +229,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--matching", type=int, default=100)
     parser.add_argument("--incidents", type=int, default=30)
-    parser.add_argument("--poll", type=float, default=2.0, help="BALAI_WORKER_POLL_SECONDS")
+    parser.add_argument("--poll", type=float, default=0.5, help="BALAI_WORKER_POLL_SECONDS")
     args = parser.parse_args()
 
     receiver = Receiver()

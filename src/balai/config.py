@@ -100,7 +100,9 @@ class Settings(BaseSettings):
         120, ge=5, description="How long a worker holds a claimed message before others may retry."
     )
     outbox_batch_size: int = Field(50, ge=1, description="Messages a worker claims at once.")
-    worker_poll_seconds: float = Field(2.0, gt=0, description="Worker sleep between empty polls.")
+    worker_poll_seconds: float = Field(
+        0.5, gt=0, description="Worker wait between empty polls (woken sooner on PostgreSQL)."
+    )
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest a webhook call may take: connect, send and answer."
     )

@@ -80,7 +80,6 @@ def demo(
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         demo_mailbox=mail_dir.resolve(),
-        worker_poll_seconds=1.0,
         community_name="Balai ASEAN demo",
         log_level="WARNING",
     )
