@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from balai.access.actor import Actor
 from balai.access.permissions import Permission
@@ -19,7 +19,6 @@ from balai.directory.models import Sector
 from balai.directory.service import facets
 from balai.errors import ValidationFailed
 from balai.incidents import coordination, service, taxonomy, views
-from balai.incidents.api import attachment_response
 from balai.incidents.models import (
     AssistanceStatus,
     Incident,
@@ -29,16 +28,10 @@ from balai.incidents.models import (
     Stage,
 )
 from balai.incidents.schemas import (
-    AssistanceAnswer,
-    AssistanceIn,
     CloseIn,
-    CommentIn,
     IncidentIn,
     IncidentUpdate,
-    InviteIn,
-    LinksIn,
     MarkingIn,
-    PartyUpdate,
     StageIn,
 )
 from balai.intel import groups
@@ -147,7 +140,7 @@ def dashboard_page(request: Request, db: DB, actor: PageActor) -> HTMLResponse:
 # Reporting
 
 
-def _aware_at(value: str | None, zone: str) -> object:
+def local_time(value: str | None, zone: str) -> object:
     if not value:
         return None
     try:
@@ -201,7 +194,7 @@ def report_incident(
     zone = actor.user.timezone if actor.user else "UTC"
     values = {
         **_incident_values(form, zone),
-        "aware_at": _aware_at(text(form, "aware_at"), zone),
+        "aware_at": local_time(text(form, "aware_at"), zone),
         "tlp": text(form, "tlp") or "",
         "distribution": text(form, "distribution") or "",
         "sharing_group_id": text(form, "sharing_group_id"),
@@ -232,7 +225,7 @@ def report_incident(
 # One incident
 
 
-def _detail_context(
+def detail_context(
     db: DB, actor: Actor, incident: Incident, settings: Settings
 ) -> dict[str, object]:
     out = views.incident_out(db, actor=actor, incident=incident)
@@ -288,10 +281,10 @@ def incident_page(
     """An incident: its clocks, parties, requests for assistance, links, files and timeline."""
     incident = service.get_incident(db, actor=actor, incident_id=incident_id)
     service.note_read(db, actor=actor, incident=incident, how="page")
-    return render(request, "incidents/detail.html", _detail_context(db, actor, incident, settings))
+    return render(request, "incidents/detail.html", detail_context(db, actor, incident, settings))
 
 
-def _act(
+def act(
     request: Request,
     db: DB,
     settings: Settings,
@@ -309,7 +302,7 @@ def _act(
     except ValidationFailed as exc:
         request.state.rollback = True
         incident = service.get_incident(db, actor=actor, incident_id=incident_id)
-        context = _detail_context(db, actor, incident, settings)
+        context = detail_context(db, actor, incident, settings)
         context.update(errors=field_errors(exc), error_summary=exc.problems)
         return render(request, "incidents/detail.html", context, status_code=422)
     return redirect(request, f"/incidents/{incident_id}{anchor}", notice)
@@ -377,7 +370,7 @@ def marking_submit(
         "distribution": text(form, "distribution") or "",
         "sharing_group_id": text(form, "sharing_group_id"),
     }
-    return _act(
+    return act(
         request,
         db,
         settings,
@@ -401,7 +394,7 @@ def stage_submit(
 ) -> Response:
     """File the notification or the final report."""
     values = {"stage": text(form, "stage") or "", "text": text(form, "text") or ""}
-    return _act(
+    return act(
         request,
         db,
         settings,
@@ -415,209 +408,6 @@ def stage_submit(
     )
 
 
-@router.post("/incidents/{incident_id}/parties")
-def invite_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Invite organisations, or the national CERTs of the affected countries."""
-
-    def run() -> None:
-        ids = many(form, "organisation_ids")
-        if form.get("national_certs") == "1":
-            incident = service.get_incident(db, actor=actor, incident_id=incident_id)
-            ids += [
-                str(o.id) for o in coordination.national_certs(db, actor=actor, incident=incident)
-            ]
-        if not ids:
-            raise ValidationFailed.one("organisation_ids", "choose the organisations to invite")
-        data = build(
-            InviteIn, {"organisation_ids": list(dict.fromkeys(ids)), "note": text(form, "note")}
-        )
-        coordination.invite(db, actor=actor, settings=settings, incident_id=incident_id, data=data)
-
-    return _act(request, db, settings, actor, incident_id, run, "Invited.", "#parties")
-
-
-@router.post("/incidents/{incident_id}/parties/mine")
-def party_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """The actor's organisation says where it stands."""
-    values = {"status": text(form, "status") or "", "note": text(form, "note")}
-    return _act(
-        request,
-        db,
-        settings,
-        actor,
-        incident_id,
-        lambda: coordination.answer_as_party(
-            db, actor=actor, incident_id=incident_id, data=build(PartyUpdate, values)
-        ),
-        "Your organisation's status is recorded.",
-        "#parties",
-    )
-
-
-@router.post("/incidents/{incident_id}/assistance")
-def assistance_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Request assistance from a party, by a deadline."""
-    zone = actor.user.timezone if actor.user else "UTC"
-    values = {
-        "organisation_id": text(form, "organisation_id") or "",
-        "text": text(form, "text") or "",
-        "respond_by": _aware_at(text(form, "respond_by"), zone) or "",
-    }
-    return _act(
-        request,
-        db,
-        settings,
-        actor,
-        incident_id,
-        lambda: coordination.request_assistance(
-            db, actor=actor, incident_id=incident_id, data=build(AssistanceIn, values)
-        ),
-        "The request for assistance is sent.",
-        "#assistance",
-    )
-
-
-@router.post("/incidents/{incident_id}/assistance/{request_id}")
-def assistance_answer_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    request_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Answer a request for assistance."""
-    values = {"status": text(form, "status") or "", "answer": text(form, "answer") or ""}
-    return _act(
-        request,
-        db,
-        settings,
-        actor,
-        incident_id,
-        lambda: coordination.answer_assistance(
-            db,
-            actor=actor,
-            incident_id=incident_id,
-            request_id=request_id,
-            data=build(AssistanceAnswer, values),
-        ),
-        "Your answer is recorded.",
-        "#assistance",
-    )
-
-
-@router.post("/incidents/{incident_id}/comments")
-def comment_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Comment on the timeline."""
-    values = {"text": text(form, "text") or ""}
-    return _act(
-        request,
-        db,
-        settings,
-        actor,
-        incident_id,
-        lambda: coordination.comment(
-            db, actor=actor, incident_id=incident_id, data=build(CommentIn, values)
-        ),
-        "Comment added.",
-        "#timeline",
-    )
-
-
-@router.post("/incidents/{incident_id}/links")
-def links_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Link reports or indicators by STIX id."""
-    values = {"stix_ids": lines(text(form, "stix_ids"))}
-    return _act(
-        request,
-        db,
-        settings,
-        actor,
-        incident_id,
-        lambda: coordination.link(
-            db, actor=actor, incident_id=incident_id, data=build(LinksIn, values)
-        ),
-        "Linked.",
-        "#links",
-    )
-
-
-@router.post("/incidents/{incident_id}/attachments")
-def attach_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    actor: PageActor,
-    incident_id: uuid.UUID,
-    form: FormDep,
-) -> Response:
-    """Attach a file."""
-    upload = form.get("file")
-
-    def run() -> None:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise ValidationFailed.one("file", "choose a file to attach")
-        data = upload.file.read(settings.incident_attachment_max_bytes + 1)
-        coordination.attach(
-            db,
-            actor=actor,
-            settings=settings,
-            incident_id=incident_id,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            data=data,
-        )
-
-    return _act(request, db, settings, actor, incident_id, run, "File attached.", "#files")
-
-
-@router.get("/incidents/{incident_id}/attachments/{attachment_id}")
-def download(
-    db: DB, actor: PageActor, incident_id: uuid.UUID, attachment_id: uuid.UUID
-) -> Response:
-    """Download an attached file."""
-    found = coordination.attachment_file(
-        db, actor=actor, incident_id=incident_id, attachment_id=attachment_id
-    )
-    return attachment_response(found.filename, found.data)
-
-
 @router.post("/incidents/{incident_id}/close")
 def close_submit(
     request: Request,
@@ -629,7 +419,7 @@ def close_submit(
 ) -> Response:
     """Close the incident with its resolution."""
     values = {"resolution": text(form, "resolution") or ""}
-    return _act(
+    return act(
         request,
         db,
         settings,
@@ -647,7 +437,7 @@ def reopen_submit(
     request: Request, db: DB, settings: AppSettings, actor: PageActor, incident_id: uuid.UUID
 ) -> Response:
     """Reopen the incident."""
-    return _act(
+    return act(
         request,
         db,
         settings,

@@ -12,6 +12,7 @@ from balai.demo.web import router as demo
 from balai.directory.web import router as directory
 from balai.federation.web import router as federation
 from balai.incidents.web import router as incidents
+from balai.incidents.web_coordination import router as incident_coordination
 from balai.intel.web import router as intel
 from balai.outbox.web import router as outbox
 from balai.scan.web import router as scan
@@ -25,6 +26,7 @@ for domain in (
     checks,
     intel,
     incidents,
+    incident_coordination,
     alerts,
     scan,
     taxii,
