@@ -116,6 +116,9 @@ class ResourceSuite:
     update_method: ClassVar[str] = "PUT"
     deletable: ClassVar[bool] = False
     scoped_to_org: ClassVar[bool] = False
+    own_org_only: ClassVar[bool] = False
+    """Items always belong to their maker's organisation (incidents, subscriptions): another
+    organisation's POST makes one of its own, never one of this organisation's."""
     """Members of other organisations cannot see the items at all (404, absent from lists)."""
     bad_inputs: ClassVar[Sequence[BadInput]] = ()
     """Invalid variations of payload(); each must give 422 naming the field."""
@@ -428,6 +431,10 @@ class ResourceSuite:
         sent = self.payload(world)
         before = self.count(world)
         response = self.send(api, world, world.outsider, "POST", self.create_url(world), json=sent)
+        if self.own_org_only:
+            assert response.status_code == 201, response.text
+            assert response.json()["organisation_id"] == str(world.away.id)
+            return
         assert response.status_code == 403, response.text
         assert self.count(world) == before
 

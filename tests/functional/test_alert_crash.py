@@ -8,7 +8,6 @@ Slow on purpose (about 10 s): it waits for a real lease to expire after a real S
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +25,7 @@ from balai.incidents.service import report
 from balai.outbox.models import DeliveryStatus, OutboxMessage
 from tests.conftest import SECRET, Databases
 from tests.factories import actor_for, make_org, make_user
-from tests.functional.conftest import Instance, close_instance, new_instance
+from tests.functional.conftest import Instance, close_instance, new_instance, wait_until
 from tests.incidents.helpers import RANSOMWARE
 from tests.webhooks import WebhookReceiver
 
@@ -44,15 +43,6 @@ def live(databases: Databases) -> Iterator[Instance]:
         yield instance
     finally:
         close_instance(instance)
-
-
-def _wait(condition: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]  # a zero-argument callable
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_killed_worker_mid_fan_out_delivers_every_alert_exactly_once(live: Instance) -> None:
@@ -107,7 +97,7 @@ def _run(live: Instance, receiver: WebhookReceiver) -> None:
     receiver.hold_after = HELD_AT
     env = {**LOOPBACK, "BALAI_OUTBOX_BATCH_SIZE": "20", "BALAI_WEBHOOK_CONCURRENCY": "4"}
     worker = live.worker(**env)
-    _wait(
+    wait_until(
         lambda: live.sink.deliveries >= HELD_AT and receiver.deliveries >= HELD_AT,
         "the worker to be held mid fan-out",
     )
@@ -128,7 +118,7 @@ def _run(live: Instance, receiver: WebhookReceiver) -> None:
             query = select(func.count()).where(OutboxMessage.status == DeliveryStatus.SENT)
             return db.scalar(query) == 2 * SUBSCRIBERS
 
-    _wait(delivered, "every alert to be delivered after the restart")
+    wait_until(delivered, "every alert to be delivered after the restart")
 
     mails = {m.message_id for m in live.sink.all()}
     calls = receiver.stored

@@ -10,7 +10,6 @@ Slow on purpose (about 10 s): real processes, a real log-in, real deliveries.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -109,15 +108,6 @@ def _post(client: httpx.Client, page: str, action: str, data: dict[str, object])
     token = CSRF.search(client.get(page).text)
     assert token is not None, page
     return client.post(action, data={**data, "csrf_token": token.group(1)})
-
-
-def _wait(condition: object, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]  # a zero-argument callable
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_cross_border_ransomware_report_reaches_the_affected_certs_and_no_one_else(
