@@ -193,3 +193,39 @@ def test_invitations_reach_the_duty_contact_and_the_organisations_webhooks(
         (Channel.EMAIL, "duty@my.example"),
         (Channel.WEBHOOK, HOOK),
     ]
+
+
+def test_a_red_incidents_email_names_it_but_keeps_its_words_on_the_platform(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.incidents import coordination
+    from balai.incidents.schemas import InviteIn
+    from tests.factories import actor_for, make_contact
+
+    settings = loopback(settings)
+    make_contact(db, intel.away, email="duty@my.example")
+    subscribe(db, intel.away_admin, settings, for_organisation=True, webhook_url=HOOK)
+    incident = report_as(
+        db,
+        intel.analyst,
+        settings,
+        tlp="red",
+        distribution="organisation",
+        title="Ransomware at Bank Negara's clearing house",
+    )
+    coordination.invite(
+        db,
+        actor=actor_for(intel.analyst),
+        settings=settings,
+        incident_id=incident.id,
+        data=InviteIn(organisation_ids=[intel.away.id]),
+    )
+    [mail] = messages(db, Channel.EMAIL)
+    [hook] = messages(db, Channel.WEBHOOK)
+    text = f"{mail.payload['subject']}\n{mail.payload['text']}"
+    assert incident.reference in text
+    assert "Bank Negara" not in text
+    assert "SCADA" not in text  # the description
+    assert "/alerts/ack/" in text
+    # The signed call to the organisation's own system carries it whole.
+    assert hook.payload["body"]["incident"]["title"] == incident.title

@@ -24,6 +24,7 @@ from balai.db import utcnow
 from balai.directory.models import Contact, ContactRole, Organisation
 from balai.incidents import taxonomy
 from balai.incidents.models import Incident, IncidentLink, IncidentParty, Severity
+from balai.intel.markings import Tlp
 from balai.intel.models import ObservableValue, StixObject
 from balai.mail import render_mail
 from balai.outbox.service import enqueue_email, enqueue_webhook
@@ -183,6 +184,7 @@ def send_email(
         link=f"{settings.base_url}/alerts/ack/{token}",
         page=f"{settings.base_url}/incidents/{alert.incident_id}",
         escalate_minutes=settings.alert_escalate_minutes,
+        red=alert.incident.tlp == Tlp.RED,
     )
     enqueue_email(
         session,
