@@ -130,6 +130,10 @@ def test_a_party_answers_and_its_acknowledgement_time_counts(
     assert out.parties[0].status == PartyStatus.RESOLVED
     assert out.parties[0].acknowledgement_seconds is not None
     assert "MyCERT: investigating → resolved." in [e.text for e in out.timeline]
+    board = views.dashboard(db, actor=actor_for(intel.analyst))
+    [malaysia] = board.by_country
+    assert (malaysia.country, malaysia.parties, malaysia.acknowledged) == ("MY", 1, 1)
+    assert malaysia.median_acknowledgement_seconds is not None
 
 
 def test_a_party_cannot_claim_silence_and_a_non_party_cannot_answer(

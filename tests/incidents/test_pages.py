@@ -156,5 +156,6 @@ def test_the_dashboard_charts_classes_by_month_and_lists_overdue_stages(
     assert "Notification overdue" in text
     assert "Malicious Code" in text
     assert "Availability" in text
+    assert "No organisation has been invited yet." in text
     listing = text_of(client.get("/incidents?overdue=1").text)
     assert listing.count("Ransomware at a regional power utility") == 1

@@ -320,6 +320,16 @@ class ClassCount(BaseModel):
     count: int
 
 
+class CountryAcknowledgement(BaseModel):
+    """How the parties of one state answered: the CBM question, do they pick up?"""
+
+    country: str
+    parties: int
+    acknowledged: int
+    silent: int
+    median_acknowledgement_seconds: float | None
+
+
 class DashboardOut(BaseModel):
     """The state of the incidents the reader may see."""
 
@@ -332,4 +342,5 @@ class DashboardOut(BaseModel):
     median_acknowledgement_seconds: float | None
     acknowledged: int
     silent: int
+    by_country: list[CountryAcknowledgement]
     by_class: list[ClassCount]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from balai.incidents.schemas import (
     AssistanceOut,
     AttachmentOut,
     ClassCount,
+    CountryAcknowledgement,
     DashboardOut,
     EntryOut,
     IncidentOut,
@@ -205,6 +207,29 @@ def incident_out(
     )
 
 
+def _by_country(parties: Sequence[IncidentParty]) -> list[CountryAcknowledgement]:
+    groups: dict[str, list[IncidentParty]] = {}
+    for party in parties:
+        groups.setdefault(party.organisation.country, []).append(party)
+    out = []
+    for country, rows in sorted(groups.items()):
+        times = [
+            (p.acknowledged_at - p.invited_at).total_seconds()
+            for p in rows
+            if p.acknowledged_at is not None
+        ]
+        out.append(
+            CountryAcknowledgement(
+                country=country,
+                parties=len(rows),
+                acknowledged=len(times),
+                silent=sum(1 for p in rows if p.status == PartyStatus.NO_RESPONSE),
+                median_acknowledgement_seconds=statistics.median(times) if times else None,
+            )
+        )
+    return out
+
+
 def dashboard(session: Session, *, actor: Actor, now: datetime | None = None) -> DashboardOut:
     """Open incidents, overdue stages, acknowledgement times and incidents per class and month."""
     actor.require(Permission.INCIDENT_READ)
@@ -253,6 +278,7 @@ def dashboard(session: Session, *, actor: Actor, now: datetime | None = None) ->
         median_acknowledgement_seconds=statistics.median(times) if times else None,
         acknowledged=len(times),
         silent=sum(1 for p in party_rows if p.status == PartyStatus.NO_RESPONSE),
+        by_country=_by_country(party_rows),
         by_class=[
             ClassCount(month=month, rsit_class=rsit_class, count=n)
             for (month, rsit_class), n in sorted(months.items())
