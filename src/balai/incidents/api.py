@@ -6,12 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from balai.api.deps import ApiActor, PageOut, PagingQuery, page_out
 from balai.db import utcnow
 from balai.errors import ValidationFailed
-from balai.incidents import coordination, service, taxonomy, views
+from balai.incidents import coordination, service, stix, taxonomy, views
 from balai.incidents.models import IncidentStatus, Severity
 from balai.incidents.schemas import (
     AssistanceAnswer,
@@ -31,6 +32,7 @@ from balai.incidents.schemas import (
     PartyUpdate,
     StageIn,
 )
+from balai.intel import stix_io
 from balai.web.deps import DB, AppSettings, Body
 
 router = APIRouter(tags=["incidents"])
@@ -137,6 +139,22 @@ def get_incident(db: DB, actor: ApiActor, incident_id: uuid.UUID) -> IncidentOut
     incident = service.get_incident(db, actor=actor, incident_id=incident_id)
     service.note_read(db, actor=actor, incident=incident, how="api")
     return views.incident_out(db, actor=actor, incident=incident)
+
+
+@router.get(
+    "/incidents/{incident_id}/stix",
+    responses={200: {"content": {stix_io.STIX_MEDIA: {}}}},
+)
+def get_stix(db: DB, settings: AppSettings, actor: ApiActor, incident_id: uuid.UUID) -> Response:
+    """The incident as a STIX 2.1 bundle: an `incident` object (RSIT machine tag, severity,
+    countries and sectors as labels), its reporter, its TLP 2.0 marking, and the linked
+    objects you may see with `related-to` relationships."""
+    incident = service.get_incident(db, actor=actor, incident_id=incident_id)
+    service.note_read(db, actor=actor, incident=incident, how="api stix")
+    return JSONResponse(
+        stix.incident_bundle(db, actor=actor, settings=settings, incident=incident),
+        media_type=stix_io.STIX_MEDIA,
+    )
 
 
 @router.put("/incidents/{incident_id}", response_model=IncidentOut)

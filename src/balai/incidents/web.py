@@ -8,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import FormData
 
 from balai.access.actor import Actor
@@ -18,7 +18,7 @@ from balai.db import utcnow
 from balai.directory.models import Sector
 from balai.directory.service import facets
 from balai.errors import ValidationFailed
-from balai.incidents import coordination, service, taxonomy, views
+from balai.incidents import coordination, service, stix, taxonomy, views
 from balai.incidents.models import (
     AssistanceStatus,
     Incident,
@@ -34,7 +34,7 @@ from balai.incidents.schemas import (
     MarkingIn,
     StageIn,
 )
-from balai.intel import groups
+from balai.intel import groups, stix_io
 from balai.intel.markings import Distribution, Tlp
 from balai.validators import country_name
 from balai.web.deps import DB, AppSettings, PageActor
@@ -306,6 +306,20 @@ def act(
         context.update(errors=field_errors(exc), error_summary=exc.problems)
         return render(request, "incidents/detail.html", context, status_code=422)
     return redirect(request, f"/incidents/{incident_id}{anchor}", notice)
+
+
+@router.get("/incidents/{incident_id}/stix")
+def stix_download(
+    db: DB, settings: AppSettings, actor: PageActor, incident_id: uuid.UUID
+) -> Response:
+    """The incident as a STIX 2.1 bundle, downloaded."""
+    incident = service.get_incident(db, actor=actor, incident_id=incident_id)
+    service.note_read(db, actor=actor, incident=incident, how="page stix")
+    return JSONResponse(
+        stix.incident_bundle(db, actor=actor, settings=settings, incident=incident),
+        media_type=stix_io.STIX_MEDIA,
+        headers={"Content-Disposition": f'attachment; filename="{incident.reference}.stix.json"'},
+    )
 
 
 @router.get("/incidents/{incident_id}/edit")
