@@ -159,3 +159,13 @@ def test_the_dashboard_charts_classes_by_month_and_lists_overdue_stages(
     assert "No organisation has been invited yet." in text
     listing = text_of(client.get("/incidents?overdue=1").text)
     assert listing.count("Ransomware at a regional power utility") == 1
+    report_as(db, intel.away_analyst, settings, title="Phishing in Penang", countries=["MY"])
+    domestic = text_of(client.get("/incidents", params={"cross_border": "0"}).text)
+    assert "Phishing in Penang" in domestic
+    abroad = text_of(client.get("/incidents", params={"cross_border": "1"}).text)
+    assert "Phishing in Penang" not in abroad
+    assert "Ransomware at a regional power utility" in abroad
+    by_mycert = client.get("/incidents", params={"organisation_id": str(intel.away.id)})
+    assert "Phishing in Penang" in by_mycert.text
+    assert "Ransomware at a regional power utility" not in by_mycert.text
+    assert f'<option value="{intel.away.id}"' in by_mycert.text

@@ -22,7 +22,7 @@ from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.config import Settings
 from balai.db import utcnow
-from balai.directory.models import Sector
+from balai.directory.models import Organisation, Sector
 from balai.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from balai.incidents.models import (
     EntryKind,
@@ -263,6 +263,19 @@ def list_incidents(
         )
     query = query.order_by(Incident.created_at.desc(), Incident.id)
     return paginate(session, query, page=page, per_page=per_page)
+
+
+def reporters(session: Session, *, actor: Actor) -> list[Organisation]:
+    """The organisations that reported incidents the actor may see, by name."""
+    actor.require(Permission.INCIDENT_READ)
+    owners = select_visible(actor, Incident).with_only_columns(Incident.owner_org_id)
+    return list(
+        session.scalars(
+            select_visible(actor, Organisation)
+            .where(Organisation.id.in_(owners))
+            .order_by(Organisation.name)
+        )
+    )
 
 
 def get_incident(session: Session, *, actor: Actor, incident_id: uuid.UUID) -> Incident:

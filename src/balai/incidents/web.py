@@ -81,10 +81,18 @@ def incidents_page(
     country: Many = [],  # noqa: B006  # same
     severity_at_least: str | None = None,
     overdue: str | None = None,
+    cross_border: str | None = None,
+    organisation_id: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     page: int = 1,
 ) -> HTMLResponse:
     """Incidents the actor may see, with filters; overdue stages flagged."""
+    reporter = None
+    if organisation_id:
+        try:
+            reporter = uuid.UUID(organisation_id)
+        except ValueError:
+            reporter = None  # a mangled link filters nothing rather than failing
     statuses = [IncidentStatus(s) for s in status if s in set(IncidentStatus)]
     filters = service.IncidentFilters(
         status=statuses,
@@ -94,10 +102,13 @@ def incidents_page(
         rsit_class=[c for c in rsit_class if c],
         country=[c.upper() for c in country if c],
         overdue=True if overdue == "1" else None,
+        cross_border=True if cross_border == "1" else None,
+        organisation_id=reporter,
         q=(q or "").strip() or None,
     )
     now = utcnow()
     result = service.list_incidents(db, actor=actor, filters=filters, page=page, now=now)
+    reporters = [(str(o.id), o.name) for o in service.reporters(db, actor=actor)]
     query = request.url.query
     base = "/incidents?" + "&".join(p for p in query.split("&") if p and not p.startswith("page="))
     return render(
@@ -108,6 +119,7 @@ def incidents_page(
             "items": [views.summary(i, now) for i in result.items],
             "filters": filters,
             "base": base,
+            "reporters": reporters,
             **_choices(db, actor),
         },
     )
