@@ -229,3 +229,26 @@ def test_a_red_incidents_email_names_it_but_keeps_its_words_on_the_platform(
     assert "/alerts/ack/" in text
     # The signed call to the organisation's own system carries it whole.
     assert hook.payload["body"]["incident"]["title"] == incident.title
+
+
+def test_an_amber_incident_for_a_sharing_group_alerts_its_members_only(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.intel.models import SharingGroup, SharingGroupMember
+
+    group = SharingGroup(name="TH-MY energy", owner_org_id=intel.home.id)
+    group.members = [SharingGroupMember(organisation_id=intel.away.id)]
+    db.add(group)
+    db.commit()
+    subscribe(db, intel.away_analyst, settings, email="soc@mycert.example")
+    subscribe(db, intel.third_admin, settings, email="soc@singcert.example")
+    report_as(
+        db,
+        intel.analyst,
+        settings,
+        tlp="amber",
+        distribution="sharing_group",
+        sharing_group_id=str(group.id),
+    )
+    assert [m.destination for m in messages(db)] == ["soc@mycert.example"]
+    assert db.scalars(select(Alert.recipient_org_id)).all() == [intel.away.id]
