@@ -133,13 +133,17 @@ def escalate_due(session: Session, *, settings: Settings, now: datetime | None =
     admins, each after BALAI_ALERT_ESCALATE_MINUTES. Returns how many were sent on."""
     now = now or utcnow()
     wait = timedelta(minutes=settings.alert_escalate_minutes)
+    # Workers run this job side by side: on PostgreSQL each takes the rows it escalates and
+    # skips those another holds, so no alert is escalated twice (SQLite runs one at a time).
     waiting = session.scalars(
-        select(Alert).where(
+        select(Alert)
+        .where(
             Alert.acknowledged_at.is_(None),
             Alert.digest_pending.is_(False),
             Alert.escalation_level < ADMINS,
             Alert.created_at <= now - wait,
         )
+        .with_for_update(skip_locked=True, of=Alert)
     ).all()
     count = 0
     for alert in waiting:
@@ -237,7 +241,9 @@ def send_digests(session: Session, *, settings: Settings, now: datetime | None =
     now = now or utcnow()
     sent = 0
     for sub in session.scalars(
-        select(Subscription).where(Subscription.mode == Mode.DIGEST, Subscription.active.is_(True))
+        select(Subscription)
+        .where(Subscription.mode == Mode.DIGEST, Subscription.active.is_(True))
+        .with_for_update(skip_locked=True, of=Subscription)  # one worker sends each digest
     ):
         if (
             sub.last_digest_at is not None

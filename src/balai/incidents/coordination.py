@@ -236,6 +236,7 @@ def mark_silent(session: Session, *, now: datetime | None = None) -> int:
             IncidentParty.respond_by <= now,
             Incident.status != IncidentStatus.CLOSED,
         )
+        .with_for_update(skip_locked=True, of=IncidentParty)  # workers run this side by side
     ).all()
     for party in silent:
         incident = session.get(Incident, party.incident_id)
