@@ -15,6 +15,7 @@ from balai.errors import ValidationFailed
 T = TypeVar("T")
 
 MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000  # far past any real list; keeps OFFSET within a 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class Page(Generic[T]):
 
 def check_paging(page: int, per_page: int) -> None:
     """Refuse out-of-range paging parameters with a located error."""
-    if page < 1:
-        raise ValidationFailed.one("query.page", "must be 1 or more")
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationFailed.one("query.page", f"must be between 1 and {MAX_PAGE:,}")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationFailed.one("query.per_page", f"must be between 1 and {MAX_PER_PAGE}")
 

@@ -181,3 +181,40 @@ def test_acknowledging_on_the_page_and_over_the_api(
     listing = text_of(client.get("/alerts").text)
     assert "Invited as a party" in listing
     assert "by duty@my.example" in listing
+
+
+def test_an_answer_on_the_platform_stops_escalation(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.incidents.schemas import PartyUpdate
+
+    alert = _invited(db, intel, settings)
+    coordination.answer_as_party(
+        db,
+        actor=actor_for(intel.away_analyst),
+        incident_id=alert.incident_id,
+        data=PartyUpdate(status=PartyStatus.INVESTIGATING),
+    )
+    assert alert.acknowledged_at is not None
+    assert alert.acknowledged_by == f"{intel.away_analyst.email} (answered on the platform)"
+    later = utcnow() + timedelta(minutes=settings.alert_escalate_minutes + 1)
+    assert ack.escalate_due(db, settings=settings, now=later) == 0
+
+
+def test_an_incident_narrowed_after_its_alert_is_not_sent_on(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.intel.markings import Distribution, Tlp
+    from tests.alerts.helpers import subscribe
+
+    subscribe(db, intel.away_analyst, settings, email="soc@my.example")
+    incident = report_as(db, intel.analyst, settings)
+    make_contact(db, intel.away, email="soc@my.example", alternate=make_contact(db, intel.away))
+    incident.tlp, incident.distribution = Tlp.RED, Distribution.ORGANISATION
+    db.commit()
+    later = utcnow() + timedelta(minutes=settings.alert_escalate_minutes + 1)
+    before = len(messages(db))
+    assert ack.escalate_due(db, settings=settings, now=later) == 0
+    [alert] = db.scalars(select(Alert)).all()
+    assert alert.escalation_note == "not sent on: the incident is no longer shared with you"
+    assert len(messages(db)) == before

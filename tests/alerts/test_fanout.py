@@ -252,3 +252,44 @@ def test_an_amber_incident_for_a_sharing_group_alerts_its_members_only(
     )
     assert [m.destination for m in messages(db)] == ["soc@mycert.example"]
     assert db.scalars(select(Alert.recipient_org_id)).all() == [intel.away.id]
+
+
+def test_invitations_skip_members_personal_webhooks(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.incidents import coordination
+    from balai.incidents.schemas import InviteIn
+    from tests.factories import actor_for
+
+    settings = loopback(settings)
+    subscribe(db, intel.away_analyst, settings, webhook_url=HOOK + "/personal")
+    incident = report_as(db, intel.analyst, settings, tlp="red", distribution="organisation")
+    coordination.invite(
+        db,
+        actor=actor_for(intel.analyst),
+        settings=settings,
+        incident_id=incident.id,
+        data=InviteIn(organisation_ids=[intel.away.id]),
+    )
+    assert messages(db, Channel.WEBHOOK) == []
+
+
+def test_a_digest_subscription_changed_to_at_once_does_not_strand_its_alerts(
+    db: Session, intel: Intel, settings: Settings
+) -> None:
+    from balai.alerts import service
+    from balai.alerts.schemas import SubscriptionIn
+    from tests.factories import actor_for
+
+    sub, _ = subscribe(db, intel.away_analyst, settings, email="d@my.example", mode="digest")
+    report_as(db, intel.analyst, settings)
+    service.update(
+        db,
+        actor=actor_for(intel.away_analyst),
+        settings=settings,
+        subscription_id=sub.id,
+        data=SubscriptionIn(name="Watch", email="d@my.example"),
+    )
+    [alert] = db.scalars(select(Alert)).all()
+    assert alert.digest_pending is False
+    assert alert.escalation_note == "not sent: the subscription changed before its digest"

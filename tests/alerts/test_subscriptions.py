@@ -181,3 +181,15 @@ def test_the_page_makes_a_subscription_and_shows_the_secret_once(
     listing = text_of(client.get("/alerts").text)
     assert "SOC" in listing
     assert "words power, ransomware" in listing
+
+
+def test_a_url_whose_host_is_not_a_host_name_is_refused_not_a_crash(
+    client: TestClient, intel: Intel
+) -> None:
+    response = client.post(
+        "/api/v1/alert-subscriptions",
+        json={"name": "x", "webhook_url": "https://a..b/hook"},
+        headers=intel.key(intel.analyst),
+    )
+    assert response.status_code == 422
+    assert locs(response) == ["webhook_url"]

@@ -155,3 +155,28 @@ def test_a_reader_reads_but_may_not_report(client: TestClient, intel: Intel) -> 
     assert client.get("/api/v1/incidents", headers=reader).status_code == 200
     assert client.post("/api/v1/incidents", json=RANSOMWARE, headers=reader).status_code == 403
     assert client.get("/api/v1/incidents").status_code == 401
+
+
+def test_thai_file_names_download_and_odd_input_is_refused_not_a_crash(
+    db: Session, client: TestClient, intel: Intel
+) -> None:
+    home = intel.key(intel.analyst)
+    created = client.post("/api/v1/incidents", json=RANSOMWARE, headers=home).json()
+    path = f"/api/v1/incidents/{created['id']}"
+    upload = client.post(
+        f"{path}/attachments", params={"filename": "รายงาน报告.txt"}, content=b"x", headers=home
+    )
+    assert upload.status_code == 201
+    download = client.get(f"{path}/attachments/{upload.json()['id']}", headers=home)
+    assert download.status_code == 200
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert "filename*=UTF-8''%E0%B8%A3" in disposition
+    ancient = client.post(
+        "/api/v1/incidents",
+        json={**RANSOMWARE, "aware_at": "0001-01-01T00:00:00+07:00"},
+        headers=home,
+    )
+    assert ancient.status_code == 422
+    far = client.get("/api/v1/incidents", params={"page": 10**20}, headers=home)
+    assert far.status_code == 422

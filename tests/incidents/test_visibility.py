@@ -202,3 +202,43 @@ def test_links_to_objects_the_reader_may_not_see_are_not_mentioned(
     theirs = views.incident_out(db, actor=actor_for(intel.away_analyst), incident=incident)
     assert [link.stix_id for link in mine.links] == [hidden["id"]]
     assert theirs.links == []
+
+
+def test_alert_events_and_alert_mail_subjects_stay_with_those_involved(
+    db: Session, client: TestClient, intel: Intel, settings: Settings
+) -> None:
+    from balai.directory.models import ContactRole
+    from tests.factories import make_contact
+
+    make_contact(db, intel.away, role=ContactRole.OPERATIONS, email="duty@my.example")
+    red = report_as(  # AMBER kept to the reporter: its title would be in the subject
+        db,
+        intel.analyst,
+        settings,
+        tlp="amber",
+        distribution="organisation",
+        title="Secret ransomware case",
+    )
+    coordination.invite(
+        db,
+        actor=actor_for(intel.analyst),
+        settings=settings,
+        incident_id=red.id,
+        data=InviteIn(organisation_ids=[intel.away.id]),
+    )
+    db.commit()
+    from balai.alerts import ack
+    from tests.alerts.helpers import ack_link, messages
+
+    ack.acknowledge(db, settings=settings, token=ack_link(str(messages(db)[0].payload["text"])))
+    db.commit()
+    admin = actor_for(intel.third_platform_admin)
+    assert not [
+        e
+        for e in db.scalars(select_visible(admin, AuditEvent))
+        if e.action.startswith("alerts:alert")
+    ]
+    sign_in(client, db, intel.third_platform_admin)
+    outbox = client.get("/outbox")
+    assert outbox.status_code == 200
+    assert "Secret ransomware case" not in outbox.text

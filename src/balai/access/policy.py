@@ -100,6 +100,7 @@ def visible(actor: Actor | None, model: type[Any]) -> ColumnElement[bool]:
                 and_(
                     ~AuditEvent.action.startswith("intel:object:"),
                     ~AuditEvent.action.startswith("incidents:"),
+                    ~AuditEvent.action.startswith("alerts:alert:"),
                 ),
                 own_org,
             )

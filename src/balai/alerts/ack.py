@@ -153,6 +153,11 @@ def escalate_due(session: Session, *, settings: Settings, now: datetime | None =
             continue
         if alert.subscription is not None and alert.subscription.mode == Mode.DIGEST:
             continue
+        if not fanout.Audience(session, alert.incident).sees(alert.recipient_org_id):
+            # The marking was narrowed since: the alert goes no further, to nobody.
+            alert.escalation_level = ADMINS
+            alert.escalation_note = "not sent on: the incident is no longer shared with you"
+            continue
         count += _escalate(session, settings, alert, now)
     return count
 

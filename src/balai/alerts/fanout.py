@@ -321,7 +321,12 @@ def on_invited(
         else:
             alert.escalation_note = "no point of contact with an e-mail address"
         for sub in _active_subscriptions(session):
-            if sub.owner_org_id == org.id and sub.webhook_url and sub.webhook_secret_sealed:
+            if (
+                sub.owner_org_id == org.id
+                and sub.user_id is None  # the organisation's own, not a member's personal one
+                and sub.webhook_url
+                and sub.webhook_secret_sealed
+            ):
                 send_webhook(session, settings=settings, alert=alert, sub=sub)
         alerts.append(alert)
     return alerts

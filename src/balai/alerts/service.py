@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from balai.access.actor import Actor
 from balai.access.permissions import Permission
 from balai.access.policy import select_visible
-from balai.alerts.models import Alert, Subscription
+from balai.alerts.models import Alert, Mode, Subscription
 from balai.alerts.schemas import AlertOut, SubscriptionIn, SubscriptionOut
 from balai.audit.events import AuditAction
 from balai.audit.service import record
@@ -105,6 +105,8 @@ def update(
         raise ValidationFailed.one("for_organisation", "a subscription keeps its owner")
     _check_url(settings, data.webhook_url)
     _apply(sub, data)
+    if sub.mode != Mode.DIGEST or not sub.active:
+        _drop_pending(session, sub, "not sent: the subscription changed before its digest")
     secret = None
     if data.webhook_url != sub.webhook_url:
         sub.webhook_url = data.webhook_url
@@ -148,7 +150,17 @@ def delete(session: Session, *, actor: Actor, subscription_id: uuid.UUID) -> Non
     sub = get(session, actor=actor, subscription_id=subscription_id)
     _may_manage(actor, sub)
     _audit(session, actor, sub, AuditAction.ALERT_SUBSCRIPTION_DELETED)
+    _drop_pending(session, sub, "not sent: the subscription was removed before its digest")
     session.delete(sub)
+
+
+def _drop_pending(session: Session, sub: Subscription, why: str) -> None:
+    """Alerts waiting for a digest that will not come: say so, rather than wait forever."""
+    for alert in session.scalars(
+        select(Alert).where(Alert.subscription_id == sub.id, Alert.digest_pending.is_(True))
+    ):
+        alert.digest_pending = False
+        alert.escalation_note = why
 
 
 def _audit(session: Session, actor: Actor, sub: Subscription, action: AuditAction) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -280,14 +281,16 @@ def download(db: DB, actor: ApiActor, incident_id: uuid.UUID, attachment_id: uui
 
 def attachment_response(filename: str, data: bytes) -> Response:
     """A file download that no browser renders in the platform's origin."""
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "attachment"
+    ascii_name = "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename
+    )
+    disposition = f'attachment; filename="{ascii_name or "attachment"}"'
+    if ascii_name != filename:  # RFC 6266: the real name, UTF-8, for browsers that read it
+        disposition += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return Response(
         content=data,
         media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"},
     )
 
 

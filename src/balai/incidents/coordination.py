@@ -14,6 +14,7 @@ from balai.access.actor import SYSTEM, Actor
 from balai.access.permissions import Permission
 from balai.access.policy import select_visible
 from balai.alerts import fanout
+from balai.alerts.models import Alert, Reason
 from balai.audit.events import AuditAction
 from balai.audit.service import record
 from balai.config import Settings
@@ -215,7 +216,9 @@ def answer_as_party(
     party = party_of(session, incident=incident, organisation_id=actor.organisation_id)
     if party is None:
         raise Forbidden("your organisation is not a party to this incident")
-    return set_party_status(
+    if incident.status == IncidentStatus.CLOSED:
+        raise Conflict("this incident is closed")
+    answered = set_party_status(
         session,
         actor=actor,
         incident=incident,
@@ -223,6 +226,18 @@ def answer_as_party(
         status=data.status,
         note_text=data.note,
     )
+    # An answer on the platform is an acknowledgement: the invitation's alert stops escalating.
+    for alert in session.scalars(
+        select(Alert).where(
+            Alert.incident_id == incident.id,
+            Alert.recipient_org_id == party.organisation_id,
+            Alert.reason == Reason.INVITATION,
+            Alert.acknowledged_at.is_(None),
+        )
+    ):
+        alert.acknowledged_at = answered.status_changed_at
+        alert.acknowledged_by = f"{actor.label} (answered on the platform)"
+    return answered
 
 
 def mark_silent(session: Session, *, now: datetime | None = None) -> int:
@@ -329,6 +344,8 @@ def answer_assistance(
         raise NotFound("no such request for assistance")
     if request.to_org_id != actor.organisation_id:
         raise Forbidden("only the requested organisation answers")
+    if request.status in (AssistanceStatus.DECLINED, AssistanceStatus.COMPLETED):
+        raise Conflict(f"this request was {request.status.value} already")
     now = utcnow()
     request.status = data.status
     request.answer = data.answer

@@ -35,6 +35,7 @@ StixId = Annotated[
     Field(pattern=r"^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
 ]
 Text = Annotated[str, Field(min_length=1, max_length=20000)]
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2999  # beyond these a date is a typing slip (and overflows)
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -86,6 +87,8 @@ class IncidentIn(Marking, Classification):
                 raise ValueError("aware_at needs a time zone (for example 2026-11-23T08:00:00Z)")
             if self.aware_at > datetime.now(self.aware_at.tzinfo):
                 raise ValueError("aware_at is in the future")
+            if self.aware_at.year < EARLIEST_YEAR:
+                raise ValueError(f"aware_at is before {EARLIEST_YEAR}")
         return self
 
 
@@ -156,6 +159,8 @@ class AssistanceIn(BaseModel):
             raise ValueError("respond_by needs a time zone (for example 2026-11-24T08:00:00Z)")
         if self.respond_by <= datetime.now(self.respond_by.tzinfo):
             raise ValueError("respond_by must be in the future")
+        if self.respond_by.year > LATEST_YEAR:
+            raise ValueError(f"respond_by must be before {LATEST_YEAR + 1}")
         return self
 
 
@@ -336,6 +341,7 @@ class DashboardOut(BaseModel):
     open: int
     new: int
     cross_border_open: int
+    overdue_count: int
     overdue: list[IncidentSummary]
     overdue_assistance: int
     parties_waiting: int

@@ -237,10 +237,11 @@ def dashboard(session: Session, *, actor: Actor, now: datetime | None = None) ->
     seen = select_visible(actor, Incident)
     open_ = seen.where(Incident.status != IncidentStatus.CLOSED)
 
+    overdue_query = seen.where(overdue_condition(now))
     overdue = session.scalars(
-        seen.where(overdue_condition(now))
-        .order_by(Incident.notification_due_at)
-        .limit(DASHBOARD_OVERDUE_LIMIT)
+        overdue_query.order_by(
+            (Incident.status == IncidentStatus.CLOSED), Incident.notification_due_at.desc()
+        ).limit(DASHBOARD_OVERDUE_LIMIT)
     ).all()
     visible_ids = seen.with_only_columns(Incident.id)
     party_rows = session.scalars(
@@ -272,6 +273,7 @@ def dashboard(session: Session, *, actor: Actor, now: datetime | None = None) ->
         open=_count(session, open_),
         new=_count(session, open_.where(Incident.status == IncidentStatus.NEW)),
         cross_border_open=_count(session, open_.where(Incident.cross_border.is_(True))),
+        overdue_count=_count(session, overdue_query),
         overdue=[summary(i, now) for i in overdue],
         overdue_assistance=overdue_assistance,
         parties_waiting=sum(1 for p in party_rows if p.status == PartyStatus.NOTIFIED),

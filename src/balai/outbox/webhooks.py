@@ -143,7 +143,11 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     if _is_address(host):
         return [ipaddress.ip_address(host)]
     found: list[IPAddress] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # an empty or overlong label: not a host name at all
+        raise OSError(f"{host} is not a valid host name") from exc
+    for *_, sockaddr in answers:
         address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
         if address not in found:
             found.append(address)
