@@ -189,9 +189,9 @@ def test_invitations_reach_the_duty_contact_and_the_organisations_webhooks(
     db.commit()
     [alert] = db.scalars(select(Alert)).all()
     assert alert.reason == Reason.INVITATION
-    assert [(m.channel, m.destination) for m in messages(db)] == [
-        (Channel.EMAIL, "duty@my.example"),
-        (Channel.WEBHOOK, HOOK),
+    assert sorted((m.channel.value, m.destination) for m in messages(db)) == [
+        ("email", "duty@my.example"),
+        ("webhook", HOOK),
     ]
 
 

@@ -499,10 +499,12 @@ def test_a_mixed_batch_sends_both_channels_and_reuses_connections(
 ) -> None:
     fan_out = hook_settings.model_copy(update={"webhook_concurrency": 3})
     hooks = [_hook(db, fan_out, receiver.url("/fan"))[0] for _ in range(20)]
-    mails = [
-        enqueue_email(db, settings=fan_out, to=f"poc{n}@example.org", subject="s", text="t")
-        for n in range(5)
-    ]
+    mails = []
+    for n in range(5):
+        mails.append(
+            enqueue_email(db, settings=fan_out, to=f"poc{n}@example.org", subject="s", text="t")
+        )
+        db.flush()  # one created_at each: messages queued in one flush may tie, in any order
     db.commit()
     assert _deliver(connection, fan_out) == 25
     assert set(receiver.stored) == {m.idempotency_key for m in hooks}
