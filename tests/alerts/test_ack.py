@@ -119,7 +119,9 @@ def test_silence_escalates_to_the_alternate_then_to_the_admins(
     assert sent[1][1].startswith("[Balai TLP:AMBER] Unacknowledged:")
     assert ack.escalate_due(db, settings=settings, now=utcnow() + 10 * wait) == 0  # the end
     timeline = db.scalars(
-        select(TimelineEntry.text).where(TimelineEntry.kind == EntryKind.PARTY_SILENT)
+        select(TimelineEntry.text)
+        .where(TimelineEntry.kind == EntryKind.PARTY_SILENT)
+        .order_by(TimelineEntry.id)
     ).all()
     assert timeline == [
         "The alert to MyCERT was not acknowledged: sent on to its alternate contact.",

@@ -63,7 +63,9 @@ def test_invited_organisations_are_notified_with_a_time_to_answer(
     assert [p.organisation_id for p in again] == [intel.third.id]  # the first is a party already
     assert count(db, IncidentParty) == 2
     text = db.scalars(
-        select(TimelineEntry.text).where(TimelineEntry.kind == EntryKind.PARTY_INVITED)
+        select(TimelineEntry.text)
+        .where(TimelineEntry.kind == EntryKind.PARTY_INVITED)
+        .order_by(TimelineEntry.id)
     ).all()
     assert text == ["Invited MyCERT.", "Invited SingCERT."]
 
