@@ -41,7 +41,7 @@ from balai.incidents.schemas import (
     LinksIn,
     PartyUpdate,
 )
-from balai.incidents.service import _linkable, _require_reporter, get_incident, note
+from balai.incidents.service import get_incident, linkable, note, require_reporter
 
 
 def parties(session: Session, *, actor: Actor, incident: Incident) -> list[IncidentParty]:
@@ -113,7 +113,7 @@ def invite(
 ) -> list[IncidentParty]:
     """Invite organisations; each becomes a named recipient with the status 'notified'."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     if incident.status == IncidentStatus.CLOSED:
         raise Conflict("this incident is closed: reopen it first")
     organisations = {
@@ -280,7 +280,7 @@ def request_assistance(
 ) -> AssistanceRequest:
     """Ask a party for assistance, with a deadline for its answer."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     if incident.status == IncidentStatus.CLOSED:
         raise Conflict("this incident is closed: reopen it first")
     party = party_of(session, incident=incident, organisation_id=data.organisation_id)
@@ -378,7 +378,7 @@ def link(session: Session, *, actor: Actor, incident_id: uuid.UUID, data: LinksI
     incident = get_incident(session, actor=actor, incident_id=incident_id)
     _require_involved(session, actor, incident)
     try:
-        _linkable(session, actor, data.stix_ids)
+        linkable(session, actor, data.stix_ids)
     except ValidationFailed as exc:
         raise ValidationFailed(
             [type(p)(p.loc.replace("link_ids", "stix_ids"), p.msg) for p in exc.problems]

@@ -78,7 +78,7 @@ def note(
     return entry
 
 
-def _require_reporter(actor: Actor, incident: Incident) -> None:
+def require_reporter(actor: Actor, incident: Incident) -> None:
     """Only the reporting organisation coordinates its incident."""
     actor.require(Permission.INCIDENT_REPORT)
     if actor.organisation_id != incident.owner_org_id:
@@ -101,7 +101,7 @@ def _set_scope(
     incident.cross_border = cross_border or foreign or len(countries) > 1
 
 
-def _linkable(session: Session, actor: Actor, stix_ids: list[str]) -> list[str]:
+def linkable(session: Session, actor: Actor, stix_ids: list[str]) -> list[str]:
     """STIX ids the actor may see, or a clear error naming the first that it may not."""
     if not stix_ids:
         return []
@@ -125,7 +125,7 @@ def report(session: Session, *, actor: Actor, settings: Settings, data: Incident
     if actor.organisation_id is None or actor.user is None:
         raise Forbidden("an incident is reported by a member of an organisation")
     check_marking_group(session, actor=actor, group_id=data.sharing_group_id)
-    links = _linkable(session, actor, data.link_ids)
+    links = linkable(session, actor, data.link_ids)
     now = utcnow()
     aware = data.aware_at or now
     notification_due = aware + timedelta(hours=settings.incident_notification_hours)
@@ -314,9 +314,9 @@ def update(
 ) -> Incident:
     """Triage: confirm or correct the classification, severity and scope."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     _open(incident)
-    assert actor.user is not None  # _require_reporter needs an organisation, so a user
+    assert actor.user is not None  # require_reporter needs an organisation, so a user
     before = {
         "class": f"{incident.rsit_class}/{incident.rsit_type}",
         "severity": incident.severity.value,
@@ -372,7 +372,7 @@ def change_marking(
 ) -> Incident:
     """Change who receives the incident. Invited parties keep it: they are named."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     check_marking_group(session, actor=actor, group_id=data.sharing_group_id)
     before = (incident.tlp, incident.distribution)
     incident.tlp = data.tlp
@@ -403,7 +403,7 @@ def file_stage(
 ) -> StageReport:
     """File the notification or the final report; each stage is filed once."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     if data.stage == Stage.EARLY_WARNING:
         raise ValidationFailed.one("stage", "the early warning is filed with the report")
     if data.stage == Stage.FINAL_REPORT and incident.notification_at is None:
@@ -454,7 +454,7 @@ def _late_by(delta: timedelta) -> str:
 def close(session: Session, *, actor: Actor, incident_id: uuid.UUID, data: CloseIn) -> Incident:
     """Close the incident. Its resolution is the final report when none was filed."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     _open(incident)
     if incident.final_report_at is None and incident.notification_at is not None:
         _file(session, actor, incident, Stage.FINAL_REPORT, data.resolution)
@@ -478,7 +478,7 @@ def close(session: Session, *, actor: Actor, incident_id: uuid.UUID, data: Close
 def reopen(session: Session, *, actor: Actor, incident_id: uuid.UUID) -> Incident:
     """Reopen a closed incident (new evidence, a relapse)."""
     incident = get_incident(session, actor=actor, incident_id=incident_id)
-    _require_reporter(actor, incident)
+    require_reporter(actor, incident)
     if incident.status != IncidentStatus.CLOSED:
         raise Conflict("this incident is not closed")
     incident.status = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -302,12 +303,11 @@ def act(
     settings: Settings,
     actor: Actor,
     incident_id: uuid.UUID,
-    action: object,
+    action: Callable[[], object],
     notice: str,
     anchor: str = "",
 ) -> Response:
     """Run one form action; on bad input show the page again with the problems."""
-    assert callable(action)
     try:
         with db.begin_nested():  # a refused action leaves nothing behind
             action()
